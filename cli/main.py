@@ -1,0 +1,244 @@
+"""The `ledger` command: thin click wrappers over the Python API, formatting only.
+
+Exit codes: 0 success, 1 integrity failure (verify), 2 refused input, usage or
+an unreadable store, 3 an internal error (a bug: please report it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import orjson
+
+from ledger import demo as demo_story
+from ledger.api import DEFAULT_KEYS, DEFAULT_URL, Ledger
+from ledger.errors import LedgerError
+from ledger.importer import import_lines
+from ledger.verify import VerifyReport
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str
+    keys: Path
+    config: Path | None
+
+    def open(self, *, read_only: bool = False) -> Ledger:
+        return Ledger.open(self.db, self.keys, config=self.config, read_only=read_only)
+
+
+class LedgerGroup(click.Group):
+    """Turns the ledger's errors into one line on stderr and an exit code; never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LedgerError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("LEDGER_DEBUG"):
+                raise
+            # The message of an unexpected error could quote input: name only its type.
+            click.echo(
+                f"error: internal error ({type(exc).__name__}); "
+                "set LEDGER_DEBUG=1 to see the traceback",
+                err=True,
+            )
+            ctx.exit(3)
+
+
+@click.group(cls=LedgerGroup)
+@click.option(
+    "--db",
+    envvar="LEDGER_DB",
+    default=DEFAULT_URL,
+    show_default=True,
+    help="Store URL: sqlite:///path (or LEDGER_DB).",
+)
+@click.option(
+    "--keys",
+    envvar="LEDGER_KEYS",
+    default=DEFAULT_KEYS,
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Keys folder (or LEDGER_KEYS).",
+)
+@click.option(
+    "--config",
+    envvar="LEDGER_CONFIG",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Organisation configuration (TOML): vocabulary extensions and settings.",
+)
+@click.version_option(package_name="pd-audit-ledger")
+@click.pass_context
+def cli(ctx: click.Context, db: str, keys: Path, config: Path | None) -> None:
+    """A tamper-evident, encrypted audit ledger of personal-data events."""
+    ctx.obj = Settings(db, keys, config)
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+@cli.command()
+@click.option("--origin", default=None, help="The ledger's name in checkpoints.")
+@pass_settings
+def init(settings: Settings, origin: str | None) -> None:
+    """Create the store and its keys; refuse to overwrite either."""
+    with Ledger.init(settings.db, settings.keys, config=settings.config, origin=origin) as ledger:
+        click.echo(f"created ledger {ledger.meta['origin']} at {settings.db}")
+        click.echo(
+            f"keys in {settings.keys} (readable by you only): back them up apart from the store"
+        )
+
+
+@cli.command(name="import")
+@click.argument("source", type=click.File("rb"))
+@pass_settings
+def import_(settings: Settings, source: IO[bytes]) -> None:
+    """Record the events of a JSON Lines FILE (or - for stdin): all of them or none."""
+    with settings.open() as ledger:
+        result = import_lines(ledger, source)
+    text = f"recorded {result.recorded} events"
+    if result.recorded:
+        text += f" (sequence {result.first_sequence}-{result.last_sequence})"
+    if result.already_present:
+        text += f"; {result.already_present} already present (same id), not recorded again"
+    click.echo(text)
+
+
+def _progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    if not sys.stderr.isatty() or total < 50_000:
+        return None, lambda: None
+    bar = click.progressbar(length=total, label="verifying", file=sys.stderr)
+    bar.__enter__()
+    done = [0]
+
+    def advance(checked: int) -> None:
+        bar.update(checked - done[0])
+        done[0] = checked
+
+    return advance, lambda: bar.__exit__(None, None, None)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_settings
+def verify(settings: Settings, as_json: bool) -> None:
+    """Check that nothing stored was changed, removed, inserted or reordered.
+
+    Exit 0 when intact, 1 when not (naming the first bad sequence), 2 when the
+    store cannot be read.
+    """
+    with settings.open(read_only=True) as ledger:
+        advance, finish = _progress(ledger.size)
+        try:
+            report = ledger.verify(progress=advance)
+        finally:
+            finish()
+    _print_report(report, as_json)
+    if not report.intact:
+        sys.exit(1)
+
+
+def _print_report(report: VerifyReport, as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS).decode())
+        return
+    seals = "chain and seals" if report.seals_checked else "chain (seals not checked: no keys)"
+    if report.intact:
+        click.echo(f"intact: {report.size} events, {seals} verified")
+    else:
+        click.echo(f"NOT INTACT at sequence {report.first_bad}: {report.reason}")
+
+
+@contextmanager
+def _output(path: Path | None, *, private: bool) -> Iterator[IO[bytes]]:
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    fd = os.open(path, flags, 0o600 if private else 0o644)
+    with os.fdopen(fd, "wb") as handle:
+        yield handle
+
+
+@cli.command()
+@click.option("--subject", default=None, help="Only this subject's events.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write to FILE instead of stdout.",
+)
+@click.option(
+    "--decrypt", is_flag=True, help="Show values where keys remain (recorded as an access)."
+)
+@click.option("--actor", default=None, help="Who is reading (with --decrypt).")
+@click.option("--purpose", default=None, help="Why, as a data-use key (with --decrypt).")
+@pass_settings
+def export(
+    settings: Settings,
+    subject: str | None,
+    output: Path | None,
+    decrypt: bool,
+    actor: str | None,
+    purpose: str | None,
+) -> None:
+    """Write the events as JSON Lines, with the ledger's fields (sequence, hashes)."""
+    if (actor or purpose) and not decrypt:
+        raise click.UsageError("--actor and --purpose go with --decrypt")
+    with settings.open(read_only=not decrypt) as ledger:
+        rows = ledger.export(subject=subject, decrypt=decrypt, actor=actor, purpose=purpose)
+        first = next(rows, None)  # the access is recorded before anything is written out
+        with _output(output, private=decrypt) as out:
+            if first is not None:
+                out.write(orjson.dumps(first, option=orjson.OPT_SORT_KEYS) + b"\n")
+            for row in rows:
+                out.write(orjson.dumps(row, option=orjson.OPT_SORT_KEYS) + b"\n")
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="Where to create the demo's own fresh folder.",
+)
+def demo(parent: Path) -> None:
+    """Record the seed company's story in a fresh ledger, verify it, and summarise."""
+    run = demo_story.run(demo_story.fresh_folder(parent))
+    recorded = sum(1 for receipt in run.receipts if receipt.recorded)
+    click.echo(f"Northgate IT Services Ltd: {recorded} events recorded in {run.url}")
+    for kind, count in sorted(run.by_type.items()):
+        click.echo(f"  {kind:<18} {count}")
+    click.echo(
+        f"erasure of {run.erased_subject}: keys destroyed for {', '.join(run.shredded)}; "
+        f"readable values left: {', '.join(run.erased_readable) or 'none'}"
+    )
+    _print_report(run.report, False)
+    click.echo("explore it:")
+    base = f"ledger --db {run.url} --keys {run.keys} --config {run.config}"
+    click.echo(f"  {base} verify")
+    click.echo(f"  {base} export --subject cust-1002")
+    if not run.report.intact:
+        sys.exit(1)
+
+
+def main() -> None:
+    """Entry point of the `ledger` console script."""
+    cli(prog_name="ledger")

@@ -1,0 +1,31 @@
+"""A tamper-evident, event-sourced audit ledger for personal data."""
+
+from ledger.api import Erasure, Ledger, Receipt
+from ledger.errors import (
+    ConfigError,
+    IntegrityError,
+    InvalidEvent,
+    KeyUnavailable,
+    LedgerError,
+    ReadOnlyStore,
+    StoreError,
+    StoreExists,
+    StoreNotFound,
+)
+from ledger.verify import VerifyReport
+
+__all__ = [
+    "ConfigError",
+    "Erasure",
+    "IntegrityError",
+    "InvalidEvent",
+    "KeyUnavailable",
+    "Ledger",
+    "LedgerError",
+    "ReadOnlyStore",
+    "Receipt",
+    "StoreError",
+    "StoreExists",
+    "StoreNotFound",
+    "VerifyReport",
+]

@@ -1,0 +1,551 @@
+"""The Python API engineers call: :class:`Ledger` composes the contract, the chain,
+the envelope encryption and a store.
+
+    with Ledger.open("sqlite:///ledger.db", keys="ledger-keys") as ledger:
+        ledger.record("accessed", actor="staff:jsmith", subject="cust-1042",
+                      categories=["user.contact.email"],
+                      purpose="essential.service.operations.support",
+                      system="helpdesk")
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid as uuidlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ledger import chain
+from ledger.canonical import utc_timestamp
+from ledger.config import Config, load_config
+from ledger.contract import validate
+from ledger.crypto import DataKey, new_key, wrap_aad
+from ledger.errors import InvalidEvent, KeyUnavailable, ReadOnlyStore, StoreExists
+from ledger.keys import KeySource, create_keys, load_keys
+from ledger.store import Head, Store, StoredRow, WrappedKey, WriteTx, open_store
+from ledger.verify import VerifyReport, verify_rows
+
+DEFAULT_URL = "sqlite:///ledger.db"
+DEFAULT_KEYS = "ledger-keys"
+SYSTEM_ACTOR = "system:ledger"
+VOCABULARY_TYPE = "ledger.vocabulary"
+_TIME_KEYS = ("at", "aware_at", "exposed_from")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What :meth:`Ledger.record` returns: where the event stands on the chain."""
+
+    sequence: int
+    hash: str
+    recorded: bool = True  # False when an event with the same ``id`` was already on the ledger
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an ``erased`` event destroyed."""
+
+    sequence: int
+    subject: str
+    shredded: tuple[str, ...]
+
+
+def uuid7() -> str:
+    """A time-ordered UUID (RFC 9562 version 7): index inserts stay at the B-tree's right edge."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuidlib.UUID(int=value))
+
+
+def _plain(value: Any) -> Any:
+    """Datetimes and dates from Python callers in the contract's text forms."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@dataclass
+class _Pending:
+    index: int
+    uuid: str
+    event: dict[str, Any]  # metadata: the contract's keys except data
+    data: dict[str, Any] | None
+
+
+class Ledger:
+    """A tamper-evident, encrypted ledger of personal-data events."""
+
+    def __init__(
+        self, store: Store, keys: KeySource | None, config: Config, meta: Mapping[str, str]
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.config = config
+        self.ledger_id = meta["ledger_id"]
+        self.meta = dict(meta)
+        self._data_keys: dict[tuple[str, str], DataKey] = {}
+        self._key_epoch = -1
+
+    # -- opening -----------------------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        url: str = DEFAULT_URL,
+        keys: str | Path | KeySource = DEFAULT_KEYS,
+        *,
+        config: Config | str | Path | None = None,
+        origin: str | None = None,
+    ) -> Ledger:
+        """Create a new ledger (and, given a folder, its keys); refuse to overwrite either."""
+        store = open_store(url)
+        if store.exists():
+            raise StoreExists(f"a ledger already exists at {url}: refusing to overwrite it")
+        if isinstance(keys, str | Path):
+            folder = Path(keys)
+            source: KeySource = create_keys(folder)
+        else:
+            source = keys
+        ledger_id = str(uuidlib.uuid4())
+        meta = {
+            "ledger_id": ledger_id,
+            "origin": origin or f"ledger/{ledger_id}",
+            "kek_id": source.kek_id,
+            "seal_id": getattr(source, "seal_id", ""),
+            "created_at": utc_timestamp(datetime.now(UTC)),
+        }
+        head = Head(
+            0,
+            chain.GENESIS,
+            0,
+            None,
+            source.mac(chain.head_seal_message(ledger_id, 0, chain.GENESIS)),
+        )
+        store.create(meta, head)
+        return cls(store, source, _config(config), store.meta())
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        keys: str | Path | KeySource | None = None,
+        *,
+        config: Config | str | Path | None = None,
+        read_only: bool = False,
+    ) -> Ledger:
+        """Open an existing ledger. Keys are needed to write and decrypt, not to verify."""
+        url = url or os.environ.get("LEDGER_DB") or DEFAULT_URL
+        store = open_store(url, read_only=read_only)
+        meta = store.meta()
+        source: KeySource | None
+        if isinstance(keys, str | Path) or keys is None:
+            folder = Path(keys or os.environ.get("LEDGER_KEYS") or DEFAULT_KEYS)
+            try:
+                source = load_keys(folder)
+            except KeyUnavailable:
+                if not read_only:
+                    store.close()
+                    raise
+                source = None
+        else:
+            source = keys
+        if source is not None and source.kek_id != meta.get("kek_id"):
+            store.close()
+            raise KeyUnavailable(
+                f"the key-encryption key (id {source.kek_id}) is not this ledger's "
+                f"(id {meta.get('kek_id')}): wrong keys folder or LEDGER_KEK"
+            )
+        seal_id = getattr(source, "seal_id", None)
+        if source is not None and seal_id is not None and seal_id != meta.get("seal_id"):
+            store.close()
+            raise KeyUnavailable(
+                f"the seal key (id {seal_id}) is not this ledger's (id {meta.get('seal_id')})"
+            )
+        return cls(store, source, _config(config), meta)
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.store.close()
+        self._data_keys.clear()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def record(self, type: str, **fields: Any) -> Receipt:
+        """Record one event (``at`` defaults to now); returns its sequence number and hash."""
+        return self.record_many([{"type": type, **fields}])[0]
+
+    def record_many(self, events: Iterable[Mapping[str, Any]]) -> list[Receipt]:
+        """Record events in one transaction: all of them or, on any refusal, none.
+
+        ``at`` defaults to now; a refusal names the event's position in *events*.
+        """
+        return self.record_numbered(enumerate(events, start=1), label="event", default_at=True)
+
+    def record_numbered(
+        self,
+        events: Iterable[tuple[int, Mapping[str, Any]]],
+        *,
+        label: str = "line",
+        default_at: bool = False,
+    ) -> list[Receipt]:
+        """Like :meth:`record_many`, with each event's own number (an import line) for errors."""
+        pending = self._prepare(events, label, default_at)
+        if not pending:
+            return []
+        return self._append(pending)
+
+    def _prepare(
+        self, events: Iterable[tuple[int, Mapping[str, Any]]], label: str, default_at: bool
+    ) -> list[_Pending]:
+        prepared = []
+        now: str | None = None
+        for index, raw in events:
+            if not isinstance(raw, Mapping):
+                raise InvalidEvent("an event must be a JSON object", line=index, label=label)
+            event = {key: _plain(value) for key, value in raw.items()}
+            if "at" not in event and default_at:
+                now = now or datetime.now(UTC).isoformat()
+                event["at"] = now
+            try:
+                checked = validate(event, vocabulary=self.config.vocabulary)
+            except InvalidEvent as exc:
+                raise exc.at_line(index, label) from None
+            data = checked.pop("data", None)
+            prepared.append(_Pending(index, uuid7(), checked, data))
+        return prepared
+
+    def _require_keys(self) -> KeySource:
+        if self.store.read_only:
+            raise ReadOnlyStore(f"{self.store.url} is opened read-only: cannot record events")
+        if self.keys is None:
+            raise KeyUnavailable("no keys: writing to the ledger needs its keys folder")
+        return self.keys
+
+    def _append(self, pending: list[_Pending]) -> list[Receipt]:
+        keys = self._require_keys()
+        created: list[tuple[str, str]] = []
+        try:
+            with self.store.writer() as tx:
+                receipts = self._seal_all(tx, keys, pending, created)
+        except BaseException:
+            for slot in created:  # keys made in a rolled-back transaction do not exist
+                self._data_keys.pop(slot, None)
+            raise
+        return receipts
+
+    def _seal_all(
+        self,
+        tx: WriteTx,
+        keys: KeySource,
+        pending: list[_Pending],
+        created: list[tuple[str, str]],
+    ) -> list[Receipt]:
+        head = tx.head
+        if head.key_epoch != self._key_epoch:
+            self._data_keys.clear()  # another writer destroyed keys: trust no cached one
+            self._key_epoch = head.key_epoch
+        recorded_at = utc_timestamp(datetime.now(UTC))
+        seq, prev = head.sequence, head.hash
+        rows: list[StoredRow] = []
+        receipts: dict[int, Receipt] = {}
+        key_epoch = head.key_epoch
+
+        def append_row(event: dict[str, Any], uuid: str, data: Any, shredded: Any) -> Receipt:
+            nonlocal seq, prev
+            seq += 1
+            state, digest = chain.seal(
+                seq=seq,
+                recorded_at=recorded_at,
+                prev=prev,
+                uuid=uuid,
+                event=event,
+                data=data,
+                shredded=shredded,
+            )
+            client_id = event.get("id")
+            rows.append(
+                StoredRow(
+                    sequence=seq,
+                    uuid=uuid,
+                    type=event["type"],
+                    subject=event.get("subject"),
+                    client_id=client_id,
+                    state=state,
+                    hash=digest,
+                    mac=keys.mac(chain.row_seal_message(self.ledger_id, seq, digest)),
+                )
+            )
+            prev = digest
+            return Receipt(seq, digest.hex(), True, client_id)
+
+        vocabulary = self.config.vocabulary
+        if head.vocabulary != vocabulary.digest:
+            append_row(
+                {
+                    "type": VOCABULARY_TYPE,
+                    "at": recorded_at,
+                    "actor": SYSTEM_ACTOR,
+                    **vocabulary.describe(),
+                    "digest": vocabulary.digest,
+                },
+                uuid7(),
+                None,
+                None,
+            )
+
+        ids = [p.event["id"] for p in pending if "id" in p.event]
+        present = tx.present(ids) if ids else {}
+        for item in pending:
+            client_id = item.event.get("id")
+            if client_id is not None and client_id in present:
+                found_seq, found_hash = present[client_id]
+                receipts[item.index] = Receipt(found_seq, found_hash.hex(), False, client_id)
+                continue
+            shredded = None
+            if item.event["type"] == "erased":
+                shredded = self._shred(tx, item.event)
+                key_epoch += 1 if shredded else 0
+            sealed = None
+            if item.data:
+                sealed = {
+                    category: self._data_key(
+                        tx, keys, item.event["subject"], category, created
+                    ).seal_value(value, event_uuid=item.uuid)
+                    for category, value in item.data.items()
+                }
+            receipt = append_row(item.event, item.uuid, sealed, shredded)
+            receipts[item.index] = receipt
+            if client_id is not None:
+                present[client_id] = (receipt.sequence, bytes.fromhex(receipt.hash))
+        tx.insert(rows)
+        seal = keys.mac(chain.head_seal_message(self.ledger_id, seq, prev))
+        tx.set_head(Head(seq, prev, key_epoch, vocabulary.digest, seal))
+        self._key_epoch = key_epoch
+        return [receipts[item.index] for item in pending]
+
+    def _data_key(
+        self,
+        tx: WriteTx,
+        keys: KeySource,
+        subject: str,
+        category: str,
+        created: list[tuple[str, str]],
+    ) -> DataKey:
+        slot = (subject, category)
+        cached = self._data_keys.get(slot)
+        if cached is not None:
+            return cached
+        stored = tx.find_keys(subject, [category]).get(category)
+        if stored is not None:
+            data_key = self._unwrap(keys, stored)
+        else:
+            key_id = str(uuidlib.uuid4())
+            secret = new_key()
+            wrapped = keys.wrap(secret, wrap_aad(key_id, subject, category))
+            tx.add_keys([WrappedKey(key_id, subject, category, wrapped, keys.kek_id)])
+            data_key = DataKey(key_id, subject, category, secret)
+            created.append(slot)
+        self._data_keys[slot] = data_key
+        return data_key
+
+    @staticmethod
+    def _unwrap(keys: KeySource, stored: WrappedKey) -> DataKey:
+        secret = keys.unwrap(
+            stored.wrapped, wrap_aad(stored.key_id, stored.subject, stored.category)
+        )
+        return DataKey(stored.key_id, stored.subject, stored.category, secret)
+
+    def _shred(self, tx: WriteTx, event: Mapping[str, Any]) -> list[str]:
+        subject = event["subject"]
+        wanted = event["categories"]
+        vocabulary = self.config.vocabulary
+        doomed = [
+            key
+            for key in tx.subject_keys(subject)
+            if wanted == ["*"] or any(vocabulary.covers(w, key.category) for w in wanted)
+        ]
+        if doomed:
+            tx.destroy_keys([key.key_id for key in doomed])
+        for key in doomed:
+            self._data_keys.pop((subject, key.category), None)
+        return sorted(key.category for key in doomed)
+
+    # -- verifying ---------------------------------------------------------------------------
+
+    def verify(self, *, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """Re-hash and re-link every stored event; with keys, check every seal too."""
+        head = self.store.head()
+        return verify_rows(
+            self.store.rows(),
+            head,
+            ledger_id=self.ledger_id,
+            mac=self.keys.mac if self.keys is not None else None,
+            progress=progress,
+        )
+
+    @property
+    def size(self) -> int:
+        """How many events the ledger holds."""
+        return self.store.head().sequence
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def export(
+        self,
+        *,
+        subject: str | None = None,
+        decrypt: bool = False,
+        actor: str | None = None,
+        purpose: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Events in ledger order, as the contract writes them plus the ledger's own fields.
+
+        Without *decrypt*, ``data`` stays encrypted. With it, values are shown where
+        keys remain (erased categories listed under ``data_erased``), and the read
+        is first recorded as an ``accessed`` event by *actor* for *purpose*, per subject.
+        """
+        stop = self.store.head().sequence
+        if not decrypt:
+            for row in self._rows(subject, stop):
+                yield _export_view(chain.parse(row.state), row)
+            return
+        keys = self._reader_keys(actor, purpose)
+        revealed = self._revealed(subject, stop)
+        self._record_access(revealed, actor, purpose)
+        opened: dict[str, DataKey] = {}
+        for row in self._rows(subject, stop):
+            record = chain.parse(row.state)
+            yield _export_view(record, row, self._open(record, keys, opened))
+
+    def _rows(self, subject: str | None, stop: int) -> Iterator[StoredRow]:
+        rows = self.store.rows(1, stop) if subject is None else self.store.subject_rows(subject)
+        return (row for row in rows if row.sequence <= stop)
+
+    def _reader_keys(self, actor: str | None, purpose: str | None) -> KeySource:
+        if self.store.read_only:
+            raise ReadOnlyStore(
+                "a decrypting read is recorded on the ledger as an access, and this connection "
+                "is read-only: open the ledger writable to decrypt"
+            )
+        if not actor or not purpose:
+            raise InvalidEvent(
+                "a decrypting read needs the reader (--actor) and the purpose (--purpose)",
+                key="actor" if not actor else "purpose",
+            )
+        if self.keys is None:
+            raise KeyUnavailable("no keys: decrypting needs the ledger's keys folder")
+        return self.keys
+
+    def _revealed(self, subject: str | None, stop: int) -> dict[str, set[str]]:
+        """Per subject, the categories a decrypting read up to *stop* would reveal."""
+        wanted: dict[str, set[tuple[str, str]]] = {}
+        for row in self._rows(subject, stop):
+            record = chain.parse(row.state)
+            if record.data and record.subject is not None:
+                slots = wanted.setdefault(record.subject, set())
+                for category, envelope in record.data.items():
+                    slots.add((envelope["key"], category))
+        live = self.store.keys([key_id for slots in wanted.values() for key_id, _ in slots])
+        return {
+            who: {category for key_id, category in slots if key_id in live}
+            for who, slots in wanted.items()
+            if any(key_id in live for key_id, _ in slots)
+        }
+
+    def _record_access(
+        self, revealed: Mapping[str, set[str]], actor: str | None, purpose: str | None
+    ) -> None:
+        if not revealed:
+            return
+        self.record_many(
+            [
+                {
+                    "type": "accessed",
+                    "actor": actor,
+                    "subject": who,
+                    "categories": sorted(categories),
+                    "purpose": purpose,
+                    "system": "ledger",
+                }
+                for who, categories in sorted(revealed.items())
+            ]
+        )
+
+    def _open(
+        self, record: chain.Record, keys: KeySource, opened: dict[str, DataKey]
+    ) -> tuple[dict[str, Any], list[str]]:
+        values: dict[str, Any] = {}
+        erased: list[str] = []
+        for category, envelope in (record.data or {}).items():
+            key_id = envelope["key"]
+            data_key = opened.get(key_id)
+            if data_key is None:
+                stored = self.store.keys([key_id]).get(key_id)
+                if stored is None:
+                    erased.append(category)
+                    continue
+                data_key = opened[key_id] = self._unwrap(keys, stored)
+            values[category] = data_key.open_value(envelope, event_uuid=record.uuid)
+        return values, sorted(erased)
+
+    def read(self, subject: str, *, actor: str, purpose: str) -> list[dict[str, Any]]:
+        """A subject's events with values decrypted; recorded first as an access."""
+        return list(self.export(subject=subject, decrypt=True, actor=actor, purpose=purpose))
+
+
+def _export_view(
+    record: chain.Record,
+    row: StoredRow,
+    opened: tuple[dict[str, Any], list[str]] | None = None,
+) -> dict[str, Any]:
+    view: dict[str, Any] = dict(record.event)
+    if opened is None:
+        if record.data:
+            view["data"] = record.data
+    else:
+        values, erased = opened
+        if values:
+            view["data"] = values
+        if erased:
+            view["data_erased"] = erased
+    if record.shredded is not None:
+        view["shredded"] = record.shredded
+    view["sequence"] = record.seq
+    view["recorded_at"] = record.recorded_at
+    view["uuid"] = record.uuid
+    view["prev_hash"] = record.prev.hex()
+    view["hash"] = row.hash.hex()
+    return view
+
+
+def _config(config: Config | str | Path | None) -> Config:
+    if isinstance(config, Config):
+        return config
+    if config is None:
+        env = os.environ.get("LEDGER_CONFIG")
+        return load_config(Path(env)) if env else Config.default()
+    return load_config(Path(config))

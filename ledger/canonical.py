@@ -1,0 +1,33 @@
+"""The one canonical encoding of everything the ledger hashes or signs.
+
+Canonical bytes are the UTF-8 JSON that orjson writes with sorted keys: no
+whitespace, keys ordered by code point, strings escaped only where JSON must.
+Stored records never contain floats, so no number formatting is ambiguous.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_SORT_KEYS
+
+
+def canonical(obj: Any) -> bytes:
+    """Canonical bytes of a JSON-able value (dicts with str keys, lists, str, int, bool, None)."""
+    return orjson.dumps(obj, option=_OPTIONS)
+
+
+def sha256(data: bytes) -> bytes:
+    """SHA-256 digest of *data*."""
+    return hashlib.sha256(data).digest()
+
+
+def utc_timestamp(moment: datetime) -> str:
+    """RFC 3339 UTC time with microseconds, as the ledger writes its own times."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: the ledger only records times with an offset")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,87 @@
+"""The organisation's configuration: vocabulary extensions and the settings projections use.
+
+A TOML file, e.g.::
+
+    [vocabulary]
+    data_uses = ["essential.service.internet_provision"]
+
+    [organisation]
+    time_zone = "Europe/London"
+    bank_holidays = "GB-ENG"     # country, optionally -subdivision
+    target_days = 28
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ledger.errors import ConfigError
+from ledger.vocabulary import Vocabulary
+
+_SECTIONS = frozenset({"vocabulary", "organisation"})
+_ORGANISATION_KEYS = frozenset({"time_zone", "bank_holidays", "target_days", "name"})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Vocabulary in force and organisation settings."""
+
+    vocabulary: Vocabulary = field(default_factory=Vocabulary.default)
+    time_zone: str = "Europe/London"
+    bank_holidays: str = "GB-ENG"
+    target_days: int = 28
+    name: str = "the organisation"
+
+    @classmethod
+    def default(cls) -> Config:
+        return cls()
+
+    @classmethod
+    def from_mapping(cls, raw: dict[str, Any], *, origin: str = "configuration") -> Config:
+        """Build from parsed TOML, refusing unknown sections and keys by name."""
+        unknown = raw.keys() - _SECTIONS
+        if unknown:
+            raise ConfigError(
+                f"{origin}: unknown section {sorted(unknown)[0]!r}; accepted: "
+                + ", ".join(sorted(_SECTIONS))
+            )
+        vocabulary = Vocabulary.from_config(raw.get("vocabulary", {}))
+        org = raw.get("organisation", {})
+        unknown = org.keys() - _ORGANISATION_KEYS
+        if unknown:
+            raise ConfigError(
+                f"{origin}: unknown key organisation.{sorted(unknown)[0]}; accepted: "
+                + ", ".join(sorted(_ORGANISATION_KEYS))
+            )
+        time_zone = str(org.get("time_zone", "Europe/London"))
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"{origin}: organisation.time_zone {time_zone!r} is unknown"
+            ) from None
+        target = org.get("target_days", 28)
+        if not isinstance(target, int) or isinstance(target, bool) or not 1 <= target <= 90:
+            raise ConfigError(f"{origin}: organisation.target_days must be a whole number 1-90")
+        return cls(
+            vocabulary=vocabulary,
+            time_zone=time_zone,
+            bank_holidays=str(org.get("bank_holidays", "GB-ENG")),
+            target_days=target,
+            name=str(org.get("name", "the organisation")),
+        )
+
+
+def load_config(path: Path) -> Config:
+    """Read a TOML configuration file."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no configuration file at {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc}") from None
+    return Config.from_mapping(raw, origin=str(path))

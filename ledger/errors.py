@@ -1,0 +1,86 @@
+"""The ledger's errors: one tree rooted at :class:`LedgerError`.
+
+Messages name the problem and, where there is one, the fix. They never carry a
+personal data value: validation names keys and rules, not the values it refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class LedgerError(Exception):
+    """Root of every error the ledger raises on purpose."""
+
+    exit_code = 2
+
+
+class InvalidEvent(LedgerError):
+    """An event (or an import line) breaks the event contract; nothing was written."""
+
+    def __init__(
+        self,
+        why: str,
+        *,
+        key: str | None = None,
+        line: int | None = None,
+        accepted: Sequence[str] = (),
+        label: str = "line",
+    ) -> None:
+        self.why = why
+        self.key = key
+        self.line = line
+        self.accepted = tuple(accepted)
+        self.label = label
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.line is not None:
+            where.append(f"{self.label} {self.line}")
+        if self.key is not None:
+            where.append(f"key '{self.key}'")
+        text = (", ".join(where) + ": " if where else "") + self.why
+        if self.accepted:
+            text += "; accepted: " + ", ".join(self.accepted)
+        return text
+
+    def at_line(self, line: int, label: str = "line") -> InvalidEvent:
+        """The same refusal, placed on an import line (or, with *label*, a batch position)."""
+        return InvalidEvent(self.why, key=self.key, line=line, accepted=self.accepted, label=label)
+
+
+class IntegrityError(LedgerError):
+    """What is stored is not what was written: changed, removed, inserted or reordered."""
+
+    exit_code = 1
+
+    def __init__(self, sequence: int | None, what: str) -> None:
+        self.sequence = sequence
+        self.what = what
+        at = f"sequence {sequence}: " if sequence is not None else ""
+        super().__init__(at + what)
+
+
+class KeyUnavailable(LedgerError):
+    """A key needed to encrypt or decrypt is missing, wrong or unreadable."""
+
+
+class StoreError(LedgerError):
+    """The store cannot be opened, created or written as asked."""
+
+
+class StoreExists(StoreError):
+    """`init` would overwrite an existing store or keys folder."""
+
+
+class StoreNotFound(StoreError):
+    """There is no ledger at the given URL."""
+
+
+class ReadOnlyStore(StoreError):
+    """A write (including the audit record of a decrypting read) on a read-only store."""
+
+
+class ConfigError(LedgerError):
+    """The configuration (vocabulary, organisation settings) is invalid."""

@@ -1,0 +1,107 @@
+"""What the ledger needs from a store, independent of the database engine.
+
+All SQL lives in the adapters beside this module; the facade talks to a store
+only through these records and the two protocols below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Head:
+    """The newest position of the chain, and what writers must know about it."""
+
+    sequence: int
+    hash: bytes
+    key_epoch: int  # changes whenever data keys are destroyed: cached keys are then dropped
+    vocabulary: str | None  # digest of the vocabulary last recorded on the ledger
+    seal: bytes | None  # MAC over (ledger id, sequence, hash) by the key holder
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """One stored event: the record bytes and the columns derived from them."""
+
+    sequence: int
+    uuid: str
+    type: str
+    subject: str | None
+    client_id: str | None
+    state: bytes
+    hash: bytes
+    mac: bytes | None  # MAC over (ledger id, sequence, hash) by the key holder
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    """A data key as stored: wrapped under a key-encryption key, bound to its slot."""
+
+    key_id: str
+    subject: str
+    category: str
+    wrapped: bytes
+    kek_id: str
+
+
+class WriteTx(Protocol):
+    """One write transaction: the head is locked from its start to its commit."""
+
+    head: Head
+
+    def present(self, client_ids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+        """Caller ids already on the ledger, with their sequence and hash."""
+        ...
+
+    def find_keys(self, subject: str, categories: Sequence[str]) -> dict[str, WrappedKey]:
+        """The live data keys of *subject* for *categories*."""
+        ...
+
+    def subject_keys(self, subject: str) -> list[WrappedKey]:
+        """Every live data key of *subject*."""
+        ...
+
+    def add_keys(self, keys: Sequence[WrappedKey]) -> None: ...
+
+    def destroy_keys(self, key_ids: Sequence[str]) -> None:
+        """Delete wrapped keys so that no copy stays readable in the store."""
+        ...
+
+    def insert(self, rows: Sequence[StoredRow]) -> None: ...
+
+    def set_head(self, head: Head) -> None: ...
+
+
+class Store(Protocol):
+    """A ledger store: one gap-free, totally ordered sequence of stored rows, plus keys."""
+
+    url: str
+    read_only: bool
+
+    def exists(self) -> bool: ...
+
+    def create(self, meta: dict[str, str], head: Head) -> None: ...
+
+    def meta(self) -> dict[str, str]: ...
+
+    def head(self) -> Head: ...
+
+    def writer(self) -> AbstractContextManager[WriteTx]: ...
+
+    def rows(self, start: int = 1, stop: int | None = None) -> Iterator[StoredRow]: ...
+
+    def subject_rows(self, subject: str) -> Iterator[StoredRow]: ...
+
+    def keys(self, key_ids: Sequence[str]) -> dict[str, WrappedKey]: ...
+
+    def purge(self) -> bool:
+        """Make destroyed keys unrecoverable from the store's files; False if it could not yet."""
+        ...
+
+    def close(self) -> None: ...

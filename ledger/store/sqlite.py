@@ -1,0 +1,372 @@
+"""The embedded SQLite store, built on `eventsourcing`'s SQLite recorder.
+
+The events table is eventsourcing's stored-events table (originator id, version,
+topic, state) with the chain beside it: the row id *is* the ledger sequence,
+assigned from the head row inside the write transaction, so it is gap-free and
+never re-issued. Every write transaction starts by updating the head row, which
+takes SQLite's write lock before anything is read: writers in several processes
+queue on the lock instead of failing on a stale snapshot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteDatastore,
+)
+
+from ledger.errors import ReadOnlyStore, StoreError, StoreExists, StoreNotFound
+from ledger.store.base import SCHEMA_VERSION, Head, StoredRow, WrappedKey
+
+EVENTS_TABLE = "ledger_events"
+_CHUNK = 500  # parameters per IN (...) list, well under SQLite's limit
+_ROW_COLUMNS = "rowid, originator_id, topic, subject, client_id, state, hash, mac"
+
+
+class _LedgerConnectionPool(SQLiteConnectionPool):
+    """eventsourcing's pool, with the pragmas every connection of the ledger needs."""
+
+    def __init__(self, *, db_name: str, lock_timeout: int, read_only: bool) -> None:
+        self.read_only = read_only
+        super().__init__(db_name=db_name, lock_timeout=lock_timeout)
+
+    def _create_connection(self) -> SQLiteConnection:
+        conn = super()._create_connection()
+        raw: sqlite3.Connection = conn._sqlite_conn
+        # secure_delete is per connection: without it a deleted wrapped key stays in free pages.
+        raw.execute("PRAGMA secure_delete = ON")
+        # FULL: each commit is fsynced to the WAL before it returns (durable by default).
+        raw.execute("PRAGMA synchronous = FULL")
+        if self.read_only:
+            raw.execute("PRAGMA query_only = ON")
+        return conn
+
+
+class _LedgerDatastore(SQLiteDatastore):
+    """eventsourcing's SQLite datastore, opened on the ledger's connection pool."""
+
+    def __init__(self, db_name: str, *, lock_timeout: int, read_only: bool) -> None:
+        self.pool = _LedgerConnectionPool(
+            db_name=db_name, lock_timeout=lock_timeout, read_only=read_only
+        )
+        self.single_row_tracking = True
+        self.originator_id_type = "uuid"
+
+
+class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
+    """The application recorder of the ledger: eventsourcing's table plus the chain columns.
+
+    Reading (``select_notifications``) is eventsourcing's own; writing goes only
+    through :meth:`SQLiteStore.writer`, because an insert outside the chain would break it.
+    """
+
+    def __init__(self, datastore: SQLiteDatastore) -> None:
+        super().__init__(datastore, events_table_name=EVENTS_TABLE)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} ("
+            "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, "
+            "topic TEXT NOT NULL, state BLOB NOT NULL, hash BLOB NOT NULL, mac BLOB, "
+            "subject TEXT, client_id TEXT, "
+            "PRIMARY KEY (originator_id, originator_version))",
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {EVENTS_TABLE}_client_id "
+            f"ON {EVENTS_TABLE} (client_id) WHERE client_id IS NOT NULL",
+            f"CREATE INDEX IF NOT EXISTS {EVENTS_TABLE}_subject "
+            f"ON {EVENTS_TABLE} (subject) WHERE subject IS NOT NULL",
+            "CREATE TABLE IF NOT EXISTS ledger_head ("
+            "id INTEGER PRIMARY KEY CHECK (id = 1), sequence INTEGER NOT NULL, "
+            "hash BLOB NOT NULL, key_epoch INTEGER NOT NULL, vocabulary TEXT, seal BLOB)",
+            "CREATE TABLE IF NOT EXISTS ledger_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS ledger_keys ("
+            "key_id TEXT PRIMARY KEY, subject TEXT NOT NULL, category TEXT NOT NULL, "
+            "wrapped BLOB NOT NULL, kek_id TEXT NOT NULL, UNIQUE (subject, category))",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        raise StoreError("events are appended only through the ledger, which chains them")
+
+
+class _SQLiteWriteTx:
+    """The write transaction of :class:`SQLiteStore` (see ``WriteTx``)."""
+
+    def __init__(self, cursor: sqlite3.Cursor, head: Head) -> None:
+        self._c = cursor
+        self.head = head
+        self.keys_destroyed = False
+
+    def present(self, client_ids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+        found: dict[str, tuple[int, bytes]] = {}
+        unique = list(dict.fromkeys(client_ids))
+        for i in range(0, len(unique), _CHUNK):
+            chunk = unique[i : i + _CHUNK]
+            self._c.execute(
+                f"SELECT client_id, rowid, hash FROM {EVENTS_TABLE} "
+                f"WHERE client_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for client_id, sequence, digest in self._c.fetchall():
+                found[client_id] = (sequence, digest)
+        return found
+
+    def find_keys(self, subject: str, categories: Sequence[str]) -> dict[str, WrappedKey]:
+        cats = list(dict.fromkeys(categories))
+        self._c.execute(
+            "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys "
+            f"WHERE subject = ? AND category IN ({','.join('?' * len(cats))})",
+            [subject, *cats],
+        )
+        return {row[2]: WrappedKey(*row) for row in self._c.fetchall()}
+
+    def subject_keys(self, subject: str) -> list[WrappedKey]:
+        self._c.execute(
+            "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys "
+            "WHERE subject = ? ORDER BY category",
+            (subject,),
+        )
+        return [WrappedKey(*row) for row in self._c.fetchall()]
+
+    def add_keys(self, keys: Sequence[WrappedKey]) -> None:
+        self._c.executemany(
+            "INSERT INTO ledger_keys (key_id, subject, category, wrapped, kek_id) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(k.key_id, k.subject, k.category, k.wrapped, k.kek_id) for k in keys],
+        )
+
+    def destroy_keys(self, key_ids: Sequence[str]) -> None:
+        for i in range(0, len(key_ids), _CHUNK):
+            chunk = list(key_ids[i : i + _CHUNK])
+            self._c.execute(
+                f"DELETE FROM ledger_keys WHERE key_id IN ({','.join('?' * len(chunk))})", chunk
+            )
+        self.keys_destroyed = True
+
+    def insert(self, rows: Sequence[StoredRow]) -> None:
+        self._c.executemany(
+            f"INSERT INTO {EVENTS_TABLE} (rowid, originator_id, originator_version, topic, "
+            "state, hash, mac, subject, client_id) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)",
+            [
+                (r.sequence, r.uuid, r.type, r.state, r.hash, r.mac, r.subject, r.client_id)
+                for r in rows
+            ],
+        )
+
+    def set_head(self, head: Head) -> None:
+        self._c.execute(
+            "UPDATE ledger_head SET sequence = ?, hash = ?, key_epoch = ?, vocabulary = ?, "
+            "seal = ? WHERE id = 1",
+            (head.sequence, head.hash, head.key_epoch, head.vocabulary, head.seal),
+        )
+        self.head = head
+
+
+def _row(values: Sequence[Any]) -> StoredRow:
+    return StoredRow(
+        sequence=values[0],
+        uuid=values[1],
+        type=values[2],
+        subject=values[3],
+        client_id=values[4],
+        state=bytes(values[5]),
+        hash=bytes(values[6]),
+        mac=None if values[7] is None else bytes(values[7]),
+    )
+
+
+class SQLiteStore:
+    """A ledger in one SQLite file (WAL mode, synchronous=FULL, secure_delete on)."""
+
+    def __init__(
+        self, path: Path, *, url: str, read_only: bool = False, lock_timeout: int = 30
+    ) -> None:
+        self.path = path
+        self.url = url
+        self.read_only = read_only
+        self._lock_timeout = lock_timeout
+        self._datastore: _LedgerDatastore | None = None
+        self._recorder: LedgerSQLiteRecorder | None = None
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @property
+    def recorder(self) -> LedgerSQLiteRecorder:
+        """eventsourcing's application recorder over this store (opened on first use)."""
+        if self._recorder is None:
+            if not self.path.exists():
+                raise StoreNotFound(f"no ledger at {self.url}: run `ledger init` first")
+            mode = "ro" if self.read_only else "rw"
+            db_name = f"file:{self.path}?mode={mode}"
+            self._datastore = _LedgerDatastore(
+                db_name, lock_timeout=self._lock_timeout, read_only=self.read_only
+            )
+            self._recorder = LedgerSQLiteRecorder(self._datastore)
+        return self._recorder
+
+    @contextmanager
+    def _transaction(self, *, commit: bool) -> Iterator[sqlite3.Cursor]:
+        datastore = self.recorder.datastore
+        try:
+            with datastore.transaction(commit=commit) as curs:
+                yield curs.sqlite_cursor
+        except sqlite3.OperationalError as exc:
+            raise self._store_error(exc) from None
+        except (sqlite3.Error, PersistenceError) as exc:
+            raise self._store_error(exc) from None
+
+    def _store_error(self, exc: Exception) -> StoreError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StoreError(
+                f"{self.url} is locked by another writer (waited {self._lock_timeout}s); try again"
+            )
+        if "readonly" in text or "read-only" in text or "query_only" in text:
+            return ReadOnlyStore(f"{self.url} is read-only: cannot write to it")
+        if "no such table" in text or "not a database" in text:
+            return StoreNotFound(f"{self.url} is not a ledger store ({text})")
+        if "disk" in text or "full" in text:
+            return StoreError(f"cannot write {self.url}: {text}")
+        return StoreError(f"store error on {self.url}: {type(exc).__name__}: {text}")
+
+    def exists(self) -> bool:
+        if not self.path.exists():
+            return False
+        try:
+            with self._transaction(commit=False) as c:
+                c.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger_meta'"
+                )
+                return c.fetchone() is not None
+        except StoreError:
+            return True  # something is there that is not ours: never overwrite it
+
+    def create(self, meta: dict[str, str], head: Head) -> None:
+        """Create the schema, the head and the meta rows in a new file."""
+        if self.read_only:
+            raise ReadOnlyStore(f"{self.url} is opened read-only: cannot create it")
+        if self.path.exists():
+            raise StoreExists(f"{self.path} already exists: refusing to overwrite it")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        sqlite3.connect(self.path).close()  # create the file; the pool opens it in mode=rw
+        recorder = self.recorder
+        with self._transaction(commit=True) as c:
+            for statement in recorder.create_table_statements:
+                c.execute(statement)
+            c.execute(
+                "INSERT INTO ledger_head (id, sequence, hash, key_epoch, vocabulary, seal) "
+                "VALUES (1, ?, ?, ?, ?, ?)",
+                (head.sequence, head.hash, head.key_epoch, head.vocabulary, head.seal),
+            )
+            c.executemany(
+                "INSERT INTO ledger_meta (name, value) VALUES (?, ?)",
+                sorted({**meta, "schema_version": str(SCHEMA_VERSION)}.items()),
+            )
+
+    def meta(self) -> dict[str, str]:
+        with self._transaction(commit=False) as c:
+            c.execute("SELECT name, value FROM ledger_meta")
+            return dict(c.fetchall())
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def writer(self) -> Iterator[_SQLiteWriteTx]:
+        """A write transaction holding the head; commits when the block ends without error."""
+        if self.read_only:
+            raise ReadOnlyStore(f"{self.url} is opened read-only: cannot write to it")
+        destroyed = False
+        with self._transaction(commit=True) as c:
+            # A write first: it takes the write lock before any read (see module docstring).
+            c.execute(
+                "UPDATE ledger_head SET sequence = sequence WHERE id = 1 "
+                "RETURNING sequence, hash, key_epoch, vocabulary, seal"
+            )
+            found = c.fetchone()
+            if found is None:
+                raise StoreNotFound(f"{self.url} has no head row: not a ledger store")
+            tx = _SQLiteWriteTx(c, Head(found[0], bytes(found[1]), found[2], found[3], found[4]))
+            yield tx
+            destroyed = tx.keys_destroyed
+        if destroyed:
+            self.purge()
+
+    def purge(self) -> bool:
+        """Checkpoint and truncate the WAL so deleted key bytes leave it; retried briefly."""
+        for _ in range(20):
+            conn = self.recorder.datastore.pool.get_connection(is_writer=True)
+            try:
+                raw: sqlite3.Connection = conn._sqlite_conn
+                busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                self.recorder.datastore.pool.put_connection(conn)
+            if busy == 0:
+                return True
+            time.sleep(0.05)
+        return False
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def head(self) -> Head:
+        with self._transaction(commit=False) as c:
+            c.execute("SELECT sequence, hash, key_epoch, vocabulary, seal FROM ledger_head")
+            found = c.fetchone()
+        if found is None:
+            raise StoreNotFound(f"{self.url} has no head row: not a ledger store")
+        return Head(found[0], bytes(found[1]), found[2], found[3], found[4])
+
+    def rows(self, start: int = 1, stop: int | None = None) -> Iterator[StoredRow]:
+        """Stored rows in sequence order from *start* to *stop* (inclusive), one snapshot."""
+        sql = f"SELECT {_ROW_COLUMNS} FROM {EVENTS_TABLE} WHERE rowid >= ?"
+        params: list[int] = [start]
+        if stop is not None:
+            sql += " AND rowid <= ?"
+            params.append(stop)
+        with self._transaction(commit=False) as c:
+            c.execute(sql + " ORDER BY rowid", params)
+            while batch := c.fetchmany(2000):
+                for values in batch:
+                    yield _row(values)
+
+    def subject_rows(self, subject: str) -> Iterator[StoredRow]:
+        """Stored rows whose subject is *subject*, in sequence order."""
+        with self._transaction(commit=False) as c:
+            c.execute(
+                f"SELECT {_ROW_COLUMNS} FROM {EVENTS_TABLE} WHERE subject = ? ORDER BY rowid",
+                (subject,),
+            )
+            while batch := c.fetchmany(2000):
+                for values in batch:
+                    yield _row(values)
+
+    def keys(self, key_ids: Sequence[str]) -> dict[str, WrappedKey]:
+        found: dict[str, WrappedKey] = {}
+        unique = list(dict.fromkeys(key_ids))
+        with self._transaction(commit=False) as c:
+            for i in range(0, len(unique), _CHUNK):
+                chunk = unique[i : i + _CHUNK]
+                c.execute(
+                    "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys "
+                    f"WHERE key_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                for row in c.fetchall():
+                    found[row[0]] = WrappedKey(*row)
+        return found
+
+    def close(self) -> None:
+        if self._datastore is not None:
+            self._datastore.close()
+            self._datastore = None
+            self._recorder = None

@@ -1,0 +1,1 @@
+"""Projections: read models rebuilt from the chain (see issue 3)."""

@@ -1,0 +1,225 @@
+"""The `ledger` command as users and scripts meet it: CliRunner, and once as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+
+from ledger.cli.main import cli
+
+
+def _jsonl(events: list[dict[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(e) + b"\n" for e in events)
+
+
+class Cli:
+    """Runs `ledger` against one store, keys folder and configuration."""
+
+    def __init__(self, tmp_path: Path, config_path: Path) -> None:
+        self.db = f"sqlite:///{tmp_path / 'ledger.db'}"
+        self.keys = tmp_path / "keys"
+        self.config = config_path
+        self.tmp = tmp_path
+
+    def __call__(self, *args: str, input: bytes | None = None) -> Result:
+        return CliRunner().invoke(
+            cli,
+            ["--db", self.db, "--keys", str(self.keys), "--config", str(self.config), *args],
+            input=input,
+        )
+
+
+@pytest.fixture
+def run(tmp_path: Path, config_path: Path) -> Cli:
+    return Cli(tmp_path, config_path)
+
+
+def test_init_creates_store_and_keys_and_refuses_to_overwrite(run: Cli) -> None:
+    first = run("init")
+    assert first.exit_code == 0, first.output
+    assert run.keys.joinpath("kek.key").exists()
+    kek = run.keys.joinpath("kek.key").read_bytes()
+    again = run("init")
+    assert again.exit_code == 2
+    assert "refusing to overwrite" in again.stderr
+    assert run.keys.joinpath("kek.key").read_bytes() == kek
+
+
+def test_init_refuses_when_only_the_keys_exist(run: Cli, tmp_path: Path) -> None:
+    assert run("init").exit_code == 0
+    other = CliRunner().invoke(
+        cli, ["--db", f"sqlite:///{tmp_path / 'b.db'}", "--keys", str(run.keys), "init"]
+    )
+    assert other.exit_code == 2
+    assert "refusing to overwrite" in other.stderr
+    assert not (tmp_path / "b.db").exists()
+
+
+def test_import_records_all_and_reports_the_count(run: Cli, story: list[dict[str, Any]]) -> None:
+    run("init")
+    path = run.tmp / "events.jsonl"
+    path.write_bytes(_jsonl(story))
+    result = run("import", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"recorded {len(story)} events")
+    verify = run("verify", "--json")
+    assert verify.exit_code == 0
+    assert orjson.loads(verify.stdout)["size"] == len(story) + 1  # + the vocabulary event
+
+
+def test_import_from_stdin_with_blank_lines(run: Cli, story: list[dict[str, Any]]) -> None:
+    run("init")
+    result = run("import", "-", input=b"\n" + _jsonl(story[:3]) + b"\n\n")
+    assert result.exit_code == 0, result.output
+    assert "recorded 3 events" in result.stdout
+
+
+def test_import_is_all_or_nothing_and_names_line_and_key(
+    run: Cli, story: list[dict[str, Any]]
+) -> None:
+    run("init")
+    bad = dict(story[5])
+    bad["purpose"] = "essential.service.operations.suport"
+    lines = _jsonl(story[:5]) + _jsonl([bad]) + _jsonl(story[6:])
+    path = run.tmp / "bad.jsonl"
+    path.write_bytes(lines)
+    result = run("import", str(path))
+    assert result.exit_code == 2
+    assert "line 6" in result.stderr and "'purpose'" in result.stderr
+    assert "essential.service.operations.support" in result.stderr  # the closest accepted key
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert orjson.loads(run("verify", "--json").stdout)["size"] == 0
+
+
+def test_import_with_a_bad_json_line_writes_nothing(run: Cli, story: list[dict[str, Any]]) -> None:
+    run("init")
+    path = run.tmp / "broken.jsonl"
+    path.write_bytes(_jsonl(story[:4]) + b'{"type": "accessed", "at": \n' + _jsonl(story[4:]))
+    result = run("import", str(path))
+    assert result.exit_code == 2
+    assert "line 5" in result.stderr
+    assert orjson.loads(run("verify", "--json").stdout)["size"] == 0
+
+
+def test_reimport_is_safe_every_event_already_present(
+    run: Cli, story: list[dict[str, Any]]
+) -> None:
+    run("init")
+    path = run.tmp / "events.jsonl"
+    path.write_bytes(_jsonl(story))
+    run("import", str(path))
+    again = run("import", str(path))
+    assert again.exit_code == 0
+    assert f"recorded 0 events; {len(story)} already present" in again.stdout
+
+
+def test_importing_an_export_is_refused(run: Cli, story: list[dict[str, Any]]) -> None:
+    run("init")
+    path = run.tmp / "events.jsonl"
+    path.write_bytes(_jsonl(story[:3]))
+    run("import", str(path))
+    exported = run("export", "-o", str(run.tmp / "export.jsonl"))
+    assert exported.exit_code == 0, exported.output
+    result = run("import", str(run.tmp / "export.jsonl"))
+    assert result.exit_code == 2
+    assert "export" in result.stderr
+
+
+def test_export_writes_contract_keys_and_ledger_fields(
+    run: Cli, story: list[dict[str, Any]]
+) -> None:
+    run("init")
+    run("import", "-", input=_jsonl(story))
+    result = run("export", "--subject", "cust-1002")
+    assert result.exit_code == 0
+    rows = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert {r["subject"] for r in rows} == {"cust-1002"}
+    assert [r["sequence"] for r in rows] == sorted(r["sequence"] for r in rows)
+    for row in rows:
+        assert {"sequence", "recorded_at", "hash", "prev_hash", "uuid"} <= row.keys()
+    assert "Reilly" not in result.stdout
+
+
+def test_export_decrypt_needs_actor_and_purpose_and_records_the_access(
+    run: Cli, story: list[dict[str, Any]]
+) -> None:
+    run("init")
+    run("import", "-", input=_jsonl(story))
+    refused = run("export", "--subject", "cust-1002", "--decrypt")
+    assert refused.exit_code == 2
+    assert "--actor" in refused.stderr
+    out = run.tmp / "cust-1002.jsonl"
+    result = run(
+        "export",
+        "--subject",
+        "cust-1002",
+        "--decrypt",
+        "--actor",
+        "staff:dpo",
+        "--purpose",
+        "essential.legal_obligation",
+        "-o",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    assert (out.stat().st_mode & 0o777) == 0o600
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert rows[0]["data"]["user.name"] == "Tom Reilly"
+    tail = [
+        orjson.loads(line) for line in run("export", "--subject", "cust-1002").stdout.splitlines()
+    ]
+    assert tail[-1]["type"] == "accessed" and tail[-1]["actor"] == "staff:dpo"
+    assert tail[-1]["system"] == "ledger"
+
+
+def test_errors_are_one_line_without_traceback(run: Cli) -> None:
+    result = run("import", "-", input=b"{}\n")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_demo_runs_twice_each_in_its_own_fresh_folder(tmp_path: Path) -> None:
+    outputs = []
+    for _ in range(2):
+        result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        assert "intact" in result.stdout
+        outputs.append(result.stdout)
+    folders = sorted(p for p in tmp_path.iterdir() if p.name.startswith("ledger-demo-"))
+    assert len(folders) == 2
+    assert "cust-1004" in outputs[0] and "readable values left: none" in outputs[0]
+
+
+def test_the_installed_command_runs_as_a_real_process(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "LEDGER_DB": f"sqlite:///{tmp_path / 'p.db'}",
+        "LEDGER_KEYS": str(tmp_path / "keys"),
+    }
+    exe = Path(sys.executable).with_name("ledger")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "ledger.cli"]
+    init = subprocess.run([*command, "init"], env=env, capture_output=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    verify = subprocess.run(
+        [*command, "verify", "--json"], env=env, capture_output=True, timeout=60
+    )
+    assert verify.returncode == 0
+    assert orjson.loads(verify.stdout)["intact"] is True
+    bad = subprocess.run(
+        [*command, "import", "-"],
+        env=env,
+        input=b'{"type": "x"}\n',
+        capture_output=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.decode().startswith("error: line 1")
+    assert b"Traceback" not in bad.stderr

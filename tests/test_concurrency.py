@@ -1,0 +1,63 @@
+"""Writers in several processes build one gap-free, valid chain on one SQLite file."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+from ledger import Ledger
+
+PER_WRITER = 150
+WRITERS = 3
+
+
+def _write(url: str, keys: str, writer: int) -> None:
+    with Ledger.open(url, keys) as ledger:
+        for n in range(PER_WRITER):
+            subject = f"cust-{writer}-{n % 7}"
+            if n % 25 == 24:
+                ledger.record(
+                    "erased",
+                    actor=f"svc:w{writer}",
+                    subject=subject,
+                    categories=["*"],
+                    reason="request",
+                )
+                continue
+            ledger.record(
+                "collected",
+                id=f"w{writer}-{n}",
+                actor=f"svc:w{writer}",
+                subject=subject,
+                categories=["user.name"],
+                purpose="essential.service",
+                basis="contract",
+                source="form",
+                system="crm",
+                location="GB",
+                data={"user.name": f"name {n}"},
+            )
+
+
+def test_concurrent_writer_processes_build_one_valid_chain(tmp_path: Path) -> None:
+    url, keys = f"sqlite:///{tmp_path / 'l.db'}", str(tmp_path / "keys")
+    Ledger.init(url, keys).close()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write, args=(url, keys, w)) for w in range(WRITERS)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+        assert proc.exitcode == 0
+    with Ledger.open(url, keys) as ledger:
+        report = ledger.verify()
+        assert report.intact, report
+        rows = list(ledger.export())
+        assert [r["sequence"] for r in rows] == list(range(1, len(rows) + 1))
+        ids = [r["id"] for r in rows if "id" in r]
+        expected = {f"w{w}-{n}" for w in range(WRITERS) for n in range(PER_WRITER) if n % 25 != 24}
+        assert sorted(ids) == sorted(expected)
+        assert sum(1 for r in rows if r["type"] == "ledger.vocabulary") == 1
+        # values written after a concurrent erasure are still readable with the keys
+        read = ledger.read("cust-0-0", actor="staff:dpo", purpose="essential.legal_obligation")
+        assert read[-1]["type"] in {"collected", "erased"}
