@@ -1,6 +1,6 @@
 """A tamper-evident, event-sourced audit ledger for personal data."""
 
-from ledger.api import Erasure, Ledger, Receipt
+from ledger.api import Ledger, Receipt
 from ledger.errors import (
     ConfigError,
     IntegrityError,
@@ -16,7 +16,6 @@ from ledger.verify import VerifyReport
 
 __all__ = [
     "ConfigError",
-    "Erasure",
     "IntegrityError",
     "InvalidEvent",
     "KeyUnavailable",

@@ -47,15 +47,6 @@ class Receipt:
     id: str | None = None
 
 
-@dataclass(frozen=True)
-class Erasure:
-    """What an ``erased`` event destroyed."""
-
-    sequence: int
-    subject: str
-    shredded: tuple[str, ...]
-
-
 def uuid7() -> str:
     """A time-ordered UUID (RFC 9562 version 7): index inserts stay at the B-tree's right edge."""
     millis = time.time_ns() // 1_000_000

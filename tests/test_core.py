@@ -1,0 +1,143 @@
+"""The pure core: canonical bytes, the record format, the envelope encryption and key sources."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger import chain
+from ledger.canonical import canonical, sha256, utc_timestamp
+from ledger.crypto import DataKey, aead_open, aead_seal, new_key, wrap_aad
+from ledger.errors import KeyUnavailable, StoreExists
+from ledger.keys import create_keys, load_keys
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=10,
+)
+
+
+def test_canonical_sorts_keys_without_whitespace_and_keeps_unicode() -> None:
+    assert canonical({"b": 1, "a": [True, None], "é": "ü\n"}) == (
+        '{"a":[true,null],"b":1,"é":"ü\\n"}'.encode()
+    )
+
+
+@given(json_values)
+def test_canonical_bytes_are_stable_across_a_round_trip(value: object) -> None:
+    encoded = canonical(value)
+    assert canonical(orjson.loads(encoded)) == encoded
+
+
+def test_utc_timestamp_refuses_naive_times() -> None:
+    from datetime import UTC, datetime
+
+    assert utc_timestamp(datetime(2026, 3, 1, 9, 30, tzinfo=UTC)) == "2026-03-01T09:30:00.000000Z"
+    with pytest.raises(ValueError, match="naive"):
+        utc_timestamp(datetime(2026, 3, 1, 9, 30))
+
+
+def test_record_round_trips_and_its_hash_is_sha256_of_its_bytes() -> None:
+    event = {"type": "accessed", "at": "2026-03-01T09:30:00Z", "actor": "staff:jsmith"}
+    raw, digest = chain.seal(
+        seq=7,
+        recorded_at="2026-03-01T09:30:01.000000Z",
+        prev=bytes(range(32)),
+        uuid="0190f0c2-0000-7000-8000-000000000000",
+        event=event,
+        shredded=[],
+    )
+    assert digest == sha256(raw)
+    record = chain.parse(raw)
+    assert (record.seq, record.prev, record.event, record.shredded) == (
+        7,
+        bytes(range(32)),
+        event,
+        [],
+    )
+    assert raw.startswith(b'{"event":{"actor":"staff:jsmith"')
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b"not json", "not valid JSON"),
+        (b"[]", "not a JSON object"),
+        (b'{"v":2}', "version"),
+        (b'{"v":1,"extra":1}', "unknown fields"),
+        (b'{"v":1,"seq":"1","prev":"00","event":{},"recorded_at":"x","uuid":"u"}', "malformed"),
+    ],
+)
+def test_malformed_records_are_named(raw: bytes, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        chain.parse(raw)
+
+
+@given(json_values, st.text(min_size=1, max_size=20))
+def test_sealed_values_open_only_with_their_event_and_key(value: object, category: str) -> None:
+    key = DataKey("k1", "cust-1", category, new_key())
+    envelope = key.seal_value(value, event_uuid="e1")
+    assert key.open_value(envelope, event_uuid="e1") == value
+    with pytest.raises(KeyUnavailable):
+        key.open_value(envelope, event_uuid="e2")  # moved to another event
+    other = DataKey("k1", "cust-1", category, new_key())
+    with pytest.raises(KeyUnavailable):
+        other.open_value(envelope, event_uuid="e1")
+
+
+def test_a_tampered_ciphertext_does_not_open() -> None:
+    key = DataKey("k1", "cust-1", "user.name", new_key())
+    envelope = key.seal_value("Jo Bloggs", event_uuid="e1")
+    sealed = bytearray(base64.b64decode(envelope["sealed"]))
+    sealed[-1] ^= 1
+    envelope["sealed"] = base64.b64encode(bytes(sealed)).decode()
+    with pytest.raises(KeyUnavailable):
+        key.open_value(envelope, event_uuid="e1")
+
+
+def test_wrapped_keys_are_bound_to_their_slot(tmp_path: Path) -> None:
+    source = create_keys(tmp_path / "keys")
+    secret = new_key()
+    wrapped = source.wrap(secret, wrap_aad("k1", "cust-1", "user.name"))
+    assert source.unwrap(wrapped, wrap_aad("k1", "cust-1", "user.name")) == secret
+    with pytest.raises(KeyUnavailable):
+        source.unwrap(wrapped, wrap_aad("k1", "cust-2", "user.name"))
+
+
+def test_keys_folder_is_created_once_and_loads_back(tmp_path: Path) -> None:
+    folder = tmp_path / "keys"
+    created = create_keys(folder)
+    with pytest.raises(StoreExists):
+        create_keys(folder)
+    loaded = load_keys(folder, env={})
+    assert loaded.kek_id == created.kek_id and loaded.seal_id == created.seal_id
+    assert loaded.mac(b"head") == created.mac(b"head")
+    for name in ("kek.key", "seal.key"):
+        assert (folder / name).read_text().strip() not in repr(loaded)
+
+
+def test_keys_from_the_environment_need_both_and_valid_base64(tmp_path: Path) -> None:
+    kek = base64.b64encode(new_key()).decode()
+    seal = base64.b64encode(new_key()).decode()
+    source = load_keys(None, env={"LEDGER_KEK": kek, "LEDGER_SEAL_KEY": seal})
+    assert source.origin == "the environment"
+    with pytest.raises(KeyUnavailable, match="LEDGER_SEAL_KEY is not set"):
+        load_keys(None, env={"LEDGER_KEK": kek})
+    with pytest.raises(KeyUnavailable, match="not valid base64"):
+        load_keys(None, env={"LEDGER_KEK": "***", "LEDGER_SEAL_KEY": seal})
+    with pytest.raises(KeyUnavailable, match="no key at"):
+        load_keys(tmp_path / "absent", env={})
+
+
+def test_aead_round_trip_and_wrong_associated_data() -> None:
+    key = new_key()
+    sealed = aead_seal(key, b"value", b"aad")
+    assert aead_open(key, sealed, b"aad") == b"value"
+    with pytest.raises(KeyUnavailable):
+        aead_open(key, sealed, b"other")
