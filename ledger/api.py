@@ -25,10 +25,17 @@ from ledger.canonical import utc_timestamp
 from ledger.config import Config, load_config
 from ledger.contract import validate
 from ledger.crypto import DataKey, new_key, wrap_aad
-from ledger.errors import InvalidEvent, KeyUnavailable, ReadOnlyStore, StoreExists
+from ledger.errors import (
+    IntegrityError,
+    InvalidEvent,
+    KeyUnavailable,
+    ReadOnlyStore,
+    StoreExists,
+)
 from ledger.keys import KeySource, create_keys, load_keys
+from ledger.merkle import TreeBuilder, leaf_hash
 from ledger.store import Head, Store, StoredRow, WrappedKey, WriteTx, open_store
-from ledger.verify import VerifyReport, verify_rows
+from ledger.verify import VerifyReport, verify_snapshot
 
 DEFAULT_URL = "sqlite:///ledger.db"
 DEFAULT_KEYS = "ledger-keys"
@@ -89,6 +96,7 @@ class Ledger:
         self.meta = dict(meta)
         self._data_keys: dict[tuple[str, str], DataKey] = {}
         self._key_epoch = -1
+        self._tree: tuple[int, bytes, TreeBuilder] | None = None  # the head it was built for
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -245,6 +253,7 @@ class Ledger:
         except BaseException:
             for slot in created:  # keys made in a rolled-back transaction do not exist
                 self._data_keys.pop(slot, None)
+            self._tree = None
             raise
         return receipts
 
@@ -261,6 +270,8 @@ class Ledger:
             self._key_epoch = head.key_epoch
         recorded_at = utc_timestamp(datetime.now(UTC))
         seq, prev = head.sequence, head.hash
+        tree = self._tree_at(tx, head)
+        nodes: list[tuple[int, int, bytes]] = []
         rows: list[StoredRow] = []
         receipts: dict[int, Receipt] = {}
         key_epoch = head.key_epoch
@@ -291,6 +302,7 @@ class Ledger:
                 )
             )
             prev = digest
+            nodes.extend(tree.append(leaf_hash(state))[1:])
             return Receipt(seq, digest.hex(), True, client_id)
 
         vocabulary = self.config.vocabulary
@@ -333,10 +345,26 @@ class Ledger:
             if client_id is not None:
                 present[client_id] = (receipt.sequence, bytes.fromhex(receipt.hash))
         tx.insert(rows)
+        tx.add_nodes(nodes)
         seal = keys.mac(chain.head_seal_message(self.ledger_id, seq, prev))
         tx.set_head(Head(seq, prev, key_epoch, vocabulary.digest, seal))
         self._key_epoch = key_epoch
+        self._tree = (seq, prev, tree)
         return [receipts[item.index] for item in pending]
+
+    def _tree_at(self, tx: WriteTx, head: Head) -> TreeBuilder:
+        """The Merkle tree's right edge at *head*: cached, or read from the store."""
+        if self._tree is not None and self._tree[:2] == (head.sequence, head.hash):
+            return self._tree[2]
+        positions = TreeBuilder.edge(head.sequence)
+        found = tx.nodes(positions)
+        missing = [p for p in positions if p not in found]
+        if missing:
+            raise IntegrityError(
+                head.sequence,
+                f"the Merkle tree node (level {missing[0][0]}, index {missing[0][1]}) is missing",
+            )
+        return TreeBuilder.resume(head.sequence, [found[p] for p in positions])
 
     def _data_key(
         self,
@@ -389,14 +417,13 @@ class Ledger:
 
     def verify(self, *, progress: Callable[[int], None] | None = None) -> VerifyReport:
         """Re-hash and re-link every stored event; with keys, check every seal too."""
-        head = self.store.head()
-        return verify_rows(
-            self.store.rows(),
-            head,
-            ledger_id=self.ledger_id,
-            mac=self.keys.mac if self.keys is not None else None,
-            progress=progress,
-        )
+        with self.store.snapshot() as snapshot:
+            return verify_snapshot(
+                snapshot,
+                ledger_id=self.ledger_id,
+                mac=self.keys.mac if self.keys is not None else None,
+                progress=progress,
+            )
 
     @property
     def size(self) -> int:

@@ -45,6 +45,27 @@ class TreeBuilder:
         self.size = 0
         self._stack: list[bytes] = []  # perfect subtrees, largest first
 
+    @staticmethod
+    def edge(size: int) -> list[tuple[int, int]]:
+        """(level, index) of the perfect subtrees ending a tree of *size* leaves, largest first."""
+        positions = []
+        start = 0
+        for level in range(size.bit_length() - 1, -1, -1):
+            if size >> level & 1:
+                positions.append((level, start >> level))
+                start += 1 << level
+        return positions
+
+    @classmethod
+    def resume(cls, size: int, edge: Sequence[bytes]) -> TreeBuilder:
+        """A builder for a tree of *size* leaves, from the hashes of its :meth:`edge`."""
+        if len(edge) != bin(size).count("1"):
+            raise ProofError(f"a tree of {size} leaves has {bin(size).count('1')} edge subtrees")
+        builder = cls()
+        builder.size = size
+        builder._stack = list(edge)
+        return builder
+
     def append(self, leaf_digest: bytes) -> list[tuple[int, int, bytes]]:
         """Add one leaf hash; return the perfect subtrees it completed, as (level, index, hash)."""
         completed = [(0, self.size, leaf_digest)]

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from ledger.chain import GENESIS, head_seal_message, parse, row_seal_message
 from ledger.errors import IntegrityError
-from ledger.store.base import Head, StoredRow
+from ledger.merkle import TreeBuilder, leaf_hash
+from ledger.store.base import Head, Snapshot, StoredRow
 
 Mac = Callable[[bytes], bytes]
+Levels = Callable[[int], Iterator[tuple[int, bytes]]]
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class VerifyReport:
     first_bad: int | None = None
     reason: str | None = None
     seals_checked: bool = False
+    root: str | None = None  # the Merkle root recomputed from the events (hex), when intact
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +90,64 @@ class ChainChecker:
         self.expected = seq + 1
 
 
+class TreeChecker:
+    """Recomputes the Merkle tree from the leaves and compares every stored node, streaming."""
+
+    def __init__(self, level: Levels | None = None, stored_levels: Iterable[int] = ()) -> None:
+        """Without *level*, the root is only recomputed (there is no stored tree to compare)."""
+        self.builder = TreeBuilder()
+        self._level = level
+        self._stored_levels = set(stored_levels)
+        self._streams: dict[int, Iterator[tuple[int, bytes]]] = {}
+
+    def add(self, seq: int, record: bytes) -> None:
+        completed = self.builder.append(leaf_hash(record))
+        if self._level is None:
+            return
+        for level, index, digest in completed[1:]:
+            stream = self._streams.get(level)
+            if stream is None:
+                stream = self._streams[level] = self._level(level)
+            stored = next(stream, None)
+            if stored != (index, digest):
+                raise IntegrityError(
+                    seq,
+                    f"the stored Merkle tree node (level {level}, index {index}) does not match "
+                    "the events: the tree was changed",
+                )
+
+    def finish(self) -> None:
+        if self._level is None:
+            return
+        for level in sorted(self._stored_levels | set(self._streams)):
+            stream = self._streams.get(level) or self._level(level)
+            extra = next(stream, None)
+            if extra is not None:
+                raise IntegrityError(
+                    self.builder.size,
+                    f"the stored Merkle tree has a node (level {level}, index {extra[0]}) "
+                    "that no event accounts for",
+                )
+
+
+def verify_snapshot(
+    snapshot: Snapshot,
+    *,
+    ledger_id: str,
+    mac: Mac | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> VerifyReport:
+    """Verify a store's chain, tree and seals from one consistent snapshot."""
+    return verify_rows(
+        snapshot.rows(),
+        snapshot.head(),
+        ledger_id=ledger_id,
+        mac=mac,
+        progress=progress,
+        tree=TreeChecker(snapshot.level, snapshot.levels()),
+    )
+
+
 def verify_rows(
     rows: Iterable[StoredRow],
     head: Head,
@@ -94,9 +155,11 @@ def verify_rows(
     ledger_id: str,
     mac: Mac | None = None,
     progress: Callable[[int], None] | None = None,
+    tree: TreeChecker | None = None,
 ) -> VerifyReport:
     """Verify a whole chain against its head; *mac* given means seals are checked too."""
     checker = ChainChecker(ledger_id, mac)
+    tree = tree or TreeChecker()
     sealed = mac is not None
     checked = 0
     try:
@@ -108,6 +171,7 @@ def verify_rows(
                     "it was appended outside the ledger",
                 )
             checker.check(row)
+            tree.add(row.sequence, row.state)
             checked += 1
             if progress is not None and checked % 10_000 == 0:
                 progress(checked)
@@ -125,6 +189,7 @@ def verify_rows(
                     head.sequence,
                     "the head's seal does not verify: it was rewritten without the ledger's keys",
                 )
+        tree.finish()
     except IntegrityError as exc:
         return VerifyReport(
             intact=False,
@@ -136,4 +201,10 @@ def verify_rows(
         )
     if progress is not None:
         progress(checked)
-    return VerifyReport(intact=True, size=head.sequence, checked=checked, seals_checked=sealed)
+    return VerifyReport(
+        intact=True,
+        size=head.sequence,
+        checked=checked,
+        seals_checked=sealed,
+        root=tree.builder.root().hex(),
+    )

@@ -97,17 +97,17 @@ def test_changed_record_with_recomputed_hash_breaks_the_next_link(closed: dict[s
 
 def test_changed_record_found_without_keys_by_the_chain(closed: dict[str, Any]) -> None:
     path = closed["path"]
-    state, _ = _row(path, 8)
-    forged = state.replace(b'"location":"IE"', b'"location":"GB"')
+    state, _ = _row(path, 7)  # demo-006: the support ticket, kept two years
+    forged = state.replace(b'"retention":"P2Y"', b'"retention":"P9Y"')
     assert forged != state
     _sql(
         path,
-        ("UPDATE ledger_events SET state = ?, hash = ? WHERE rowid = 8", (forged, sha256(forged))),
+        ("UPDATE ledger_events SET state = ?, hash = ? WHERE rowid = 7", (forged, sha256(forged))),
     )
     with Ledger.open(closed["url"], closed["keys"] / "absent", read_only=True) as ledger:
         report = ledger.verify()
     assert not report.intact and not report.seals_checked
-    assert report.first_bad == 9
+    assert report.first_bad == 8
     assert "predecessor" in (report.reason or "")
 
 

@@ -75,7 +75,33 @@ class WriteTx(Protocol):
 
     def insert(self, rows: Sequence[StoredRow]) -> None: ...
 
+    def nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Merkle tree nodes by (level, index); level 0 is an event's leaf hash."""
+        ...
+
+    def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Store perfect subtrees (level >= 1) completed by this transaction's events."""
+        ...
+
     def set_head(self, head: Head) -> None: ...
+
+
+class Snapshot(Protocol):
+    """Reads that all see one state of the store, however long they take."""
+
+    def head(self) -> Head: ...
+
+    def rows(self, start: int = 1) -> Iterator[StoredRow]:
+        """Every stored row from *start*, in sequence order, including any beyond the head."""
+        ...
+
+    def level(self, level: int) -> Iterator[tuple[int, bytes]]:
+        """The stored Merkle nodes of one level (>= 1), by index."""
+        ...
+
+    def levels(self) -> list[int]:
+        """The levels that hold stored nodes."""
+        ...
 
 
 class Store(Protocol):
@@ -99,6 +125,10 @@ class Store(Protocol):
     def subject_rows(self, subject: str) -> Iterator[StoredRow]: ...
 
     def keys(self, key_ids: Sequence[str]) -> dict[str, WrappedKey]: ...
+
+    def nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]: ...
+
+    def snapshot(self) -> AbstractContextManager[Snapshot]: ...
 
     def purge(self) -> bool:
         """Make destroyed keys unrecoverable from the store's files; False if it could not yet."""
