@@ -14,7 +14,6 @@ import os
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
@@ -24,34 +23,21 @@ from ledger import chain
 from ledger.canonical import utc_timestamp
 from ledger.config import Config, load_config
 from ledger.contract import validate
-from ledger.crypto import DataKey, new_key, wrap_aad
+from ledger.crypto import DataKey
 from ledger.errors import (
-    IntegrityError,
     InvalidEvent,
     KeyUnavailable,
     ReadOnlyStore,
     StoreExists,
 )
 from ledger.keys import KeySource, create_keys, load_keys
-from ledger.merkle import TreeBuilder, leaf_hash
-from ledger.store import Head, Store, StoredRow, WrappedKey, WriteTx, open_store
+from ledger.merkle import TreeBuilder
+from ledger.sealing import KeyCache, Pending, Receipt, Sealer, tree_at, unwrap
+from ledger.store import Head, Store, StoredRow, open_store
 from ledger.verify import VerifyReport, verify_snapshot
 
 DEFAULT_URL = "sqlite:///ledger.db"
 DEFAULT_KEYS = "ledger-keys"
-SYSTEM_ACTOR = "system:ledger"
-VOCABULARY_TYPE = "ledger.vocabulary"
-_TIME_KEYS = ("at", "aware_at", "exposed_from")
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """What :meth:`Ledger.record` returns: where the event stands on the chain."""
-
-    sequence: int
-    hash: str
-    recorded: bool = True  # False when an event with the same ``id`` was already on the ledger
-    id: str | None = None
 
 
 def uuid7() -> str:
@@ -75,14 +61,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@dataclass
-class _Pending:
-    index: int
-    uuid: str
-    event: dict[str, Any]  # metadata: the contract's keys except data
-    data: dict[str, Any] | None
-
-
 class Ledger:
     """A tamper-evident, encrypted ledger of personal-data events."""
 
@@ -94,8 +72,7 @@ class Ledger:
         self.config = config
         self.ledger_id = meta["ledger_id"]
         self.meta = dict(meta)
-        self._data_keys: dict[tuple[str, str], DataKey] = {}
-        self._key_epoch = -1
+        self._cache = KeyCache()
         self._tree: tuple[int, bytes, TreeBuilder] | None = None  # the head it was built for
 
     # -- opening -----------------------------------------------------------------------------
@@ -178,7 +155,7 @@ class Ledger:
     def close(self) -> None:
         """Release the store's connections."""
         self.store.close()
-        self._data_keys.clear()
+        self._cache.keys.clear()
 
     def __enter__(self) -> Ledger:
         return self
@@ -219,7 +196,7 @@ class Ledger:
 
     def _prepare(
         self, events: Iterable[tuple[int, Mapping[str, Any]]], label: str, default_at: bool
-    ) -> list[_Pending]:
+    ) -> list[Pending]:
         prepared = []
         now: str | None = None
         for index, raw in events:
@@ -234,7 +211,7 @@ class Ledger:
             except InvalidEvent as exc:
                 raise exc.at_line(index, label) from None
             data = checked.pop("data", None)
-            prepared.append(_Pending(index, uuid7(), checked, data))
+            prepared.append(Pending(index, uuid7(), checked, data))
         return prepared
 
     def _require_keys(self) -> KeySource:
@@ -244,174 +221,35 @@ class Ledger:
             raise KeyUnavailable("no keys: writing to the ledger needs its keys folder")
         return self.keys
 
-    def _append(self, pending: list[_Pending]) -> list[Receipt]:
+    def _append(self, pending: list[Pending]) -> list[Receipt]:
         keys = self._require_keys()
-        created: list[tuple[str, str]] = []
+        sealer: Sealer | None = None
         try:
             with self.store.writer() as tx:
-                receipts = self._seal_all(tx, keys, pending, created)
+                head = tx.head
+                if self._tree is not None and self._tree[:2] == (head.sequence, head.hash):
+                    tree = self._tree[2]
+                else:
+                    tree = tree_at(tx, head)
+                sealer = Sealer(
+                    tx,
+                    keys=keys,
+                    ledger_id=self.ledger_id,
+                    vocabulary=self.config.vocabulary,
+                    cache=self._cache,
+                    tree=tree,
+                    recorded_at=utc_timestamp(datetime.now(UTC)),
+                    new_uuid=uuid7,
+                )
+                receipts = sealer.run(pending)
         except BaseException:
-            for slot in created:  # keys made in a rolled-back transaction do not exist
-                self._data_keys.pop(slot, None)
+            if sealer is not None:  # keys made in a rolled-back transaction do not exist
+                for slot in sealer.created:
+                    self._cache.keys.pop(slot, None)
             self._tree = None
             raise
+        self._tree = (sealer.seq, sealer.prev, sealer.tree)
         return receipts
-
-    def _seal_all(
-        self,
-        tx: WriteTx,
-        keys: KeySource,
-        pending: list[_Pending],
-        created: list[tuple[str, str]],
-    ) -> list[Receipt]:
-        head = tx.head
-        if head.key_epoch != self._key_epoch:
-            self._data_keys.clear()  # another writer destroyed keys: trust no cached one
-            self._key_epoch = head.key_epoch
-        recorded_at = utc_timestamp(datetime.now(UTC))
-        seq, prev = head.sequence, head.hash
-        tree = self._tree_at(tx, head)
-        nodes: list[tuple[int, int, bytes]] = []
-        rows: list[StoredRow] = []
-        receipts: dict[int, Receipt] = {}
-        key_epoch = head.key_epoch
-
-        def append_row(event: dict[str, Any], uuid: str, data: Any, shredded: Any) -> Receipt:
-            nonlocal seq, prev
-            seq += 1
-            state, digest = chain.seal(
-                seq=seq,
-                recorded_at=recorded_at,
-                prev=prev,
-                uuid=uuid,
-                event=event,
-                data=data,
-                shredded=shredded,
-            )
-            client_id = event.get("id")
-            rows.append(
-                StoredRow(
-                    sequence=seq,
-                    uuid=uuid,
-                    type=event["type"],
-                    subject=event.get("subject"),
-                    client_id=client_id,
-                    state=state,
-                    hash=digest,
-                    mac=keys.mac(chain.row_seal_message(self.ledger_id, seq, digest)),
-                )
-            )
-            prev = digest
-            nodes.extend(tree.append(leaf_hash(state))[1:])
-            return Receipt(seq, digest.hex(), True, client_id)
-
-        vocabulary = self.config.vocabulary
-        if head.vocabulary != vocabulary.digest:
-            append_row(
-                {
-                    "type": VOCABULARY_TYPE,
-                    "at": recorded_at,
-                    "actor": SYSTEM_ACTOR,
-                    **vocabulary.describe(),
-                    "digest": vocabulary.digest,
-                },
-                uuid7(),
-                None,
-                None,
-            )
-
-        ids = [p.event["id"] for p in pending if "id" in p.event]
-        present = tx.present(ids) if ids else {}
-        for item in pending:
-            client_id = item.event.get("id")
-            if client_id is not None and client_id in present:
-                found_seq, found_hash = present[client_id]
-                receipts[item.index] = Receipt(found_seq, found_hash.hex(), False, client_id)
-                continue
-            shredded = None
-            if item.event["type"] == "erased":
-                shredded = self._shred(tx, item.event)
-                key_epoch += 1 if shredded else 0
-            sealed = None
-            if item.data:
-                sealed = {
-                    category: self._data_key(
-                        tx, keys, item.event["subject"], category, created
-                    ).seal_value(value, event_uuid=item.uuid)
-                    for category, value in item.data.items()
-                }
-            receipt = append_row(item.event, item.uuid, sealed, shredded)
-            receipts[item.index] = receipt
-            if client_id is not None:
-                present[client_id] = (receipt.sequence, bytes.fromhex(receipt.hash))
-        tx.insert(rows)
-        tx.add_nodes(nodes)
-        seal = keys.mac(chain.head_seal_message(self.ledger_id, seq, prev))
-        tx.set_head(Head(seq, prev, key_epoch, vocabulary.digest, seal))
-        self._key_epoch = key_epoch
-        self._tree = (seq, prev, tree)
-        return [receipts[item.index] for item in pending]
-
-    def _tree_at(self, tx: WriteTx, head: Head) -> TreeBuilder:
-        """The Merkle tree's right edge at *head*: cached, or read from the store."""
-        if self._tree is not None and self._tree[:2] == (head.sequence, head.hash):
-            return self._tree[2]
-        positions = TreeBuilder.edge(head.sequence)
-        found = tx.nodes(positions)
-        missing = [p for p in positions if p not in found]
-        if missing:
-            raise IntegrityError(
-                head.sequence,
-                f"the Merkle tree node (level {missing[0][0]}, index {missing[0][1]}) is missing",
-            )
-        return TreeBuilder.resume(head.sequence, [found[p] for p in positions])
-
-    def _data_key(
-        self,
-        tx: WriteTx,
-        keys: KeySource,
-        subject: str,
-        category: str,
-        created: list[tuple[str, str]],
-    ) -> DataKey:
-        slot = (subject, category)
-        cached = self._data_keys.get(slot)
-        if cached is not None:
-            return cached
-        stored = tx.find_keys(subject, [category]).get(category)
-        if stored is not None:
-            data_key = self._unwrap(keys, stored)
-        else:
-            key_id = str(uuidlib.uuid4())
-            secret = new_key()
-            wrapped = keys.wrap(secret, wrap_aad(key_id, subject, category))
-            tx.add_keys([WrappedKey(key_id, subject, category, wrapped, keys.kek_id)])
-            data_key = DataKey(key_id, subject, category, secret)
-            created.append(slot)
-        self._data_keys[slot] = data_key
-        return data_key
-
-    @staticmethod
-    def _unwrap(keys: KeySource, stored: WrappedKey) -> DataKey:
-        secret = keys.unwrap(
-            stored.wrapped, wrap_aad(stored.key_id, stored.subject, stored.category)
-        )
-        return DataKey(stored.key_id, stored.subject, stored.category, secret)
-
-    def _shred(self, tx: WriteTx, event: Mapping[str, Any]) -> list[str]:
-        subject = event["subject"]
-        wanted = event["categories"]
-        vocabulary = self.config.vocabulary
-        doomed = [
-            key
-            for key in tx.subject_keys(subject)
-            if wanted == ["*"] or any(vocabulary.covers(w, key.category) for w in wanted)
-        ]
-        if doomed:
-            tx.destroy_keys([key.key_id for key in doomed])
-        for key in doomed:
-            self._data_keys.pop((subject, key.category), None)
-        return sorted(key.category for key in doomed)
 
     # -- verifying ---------------------------------------------------------------------------
 
@@ -526,7 +364,7 @@ class Ledger:
                 if stored is None:
                     erased.append(category)
                     continue
-                data_key = opened[key_id] = self._unwrap(keys, stored)
+                data_key = opened[key_id] = unwrap(keys, stored)
             values[category] = data_key.open_value(envelope, event_uuid=record.uuid)
         return values, sorted(erased)
 

@@ -59,12 +59,8 @@ class WriteTx(Protocol):
         """Caller ids already on the ledger, with their sequence and hash."""
         ...
 
-    def find_keys(self, subject: str, categories: Sequence[str]) -> dict[str, WrappedKey]:
-        """The live data keys of *subject* for *categories*."""
-        ...
-
-    def subject_keys(self, subject: str) -> list[WrappedKey]:
-        """Every live data key of *subject*."""
+    def subject_keys(self, subjects: Sequence[str]) -> list[WrappedKey]:
+        """Every live data key of *subjects*."""
         ...
 
     def add_keys(self, keys: Sequence[WrappedKey]) -> None: ...

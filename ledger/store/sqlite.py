@@ -128,22 +128,17 @@ class _SQLiteWriteTx:
                 found[client_id] = (sequence, digest)
         return found
 
-    def find_keys(self, subject: str, categories: Sequence[str]) -> dict[str, WrappedKey]:
-        cats = list(dict.fromkeys(categories))
-        self._c.execute(
-            "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys "
-            f"WHERE subject = ? AND category IN ({','.join('?' * len(cats))})",
-            [subject, *cats],
-        )
-        return {row[2]: WrappedKey(*row) for row in self._c.fetchall()}
-
-    def subject_keys(self, subject: str) -> list[WrappedKey]:
-        self._c.execute(
-            "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys "
-            "WHERE subject = ? ORDER BY category",
-            (subject,),
-        )
-        return [WrappedKey(*row) for row in self._c.fetchall()]
+    def subject_keys(self, subjects: Sequence[str]) -> list[WrappedKey]:
+        found: list[WrappedKey] = []
+        for i in range(0, len(subjects), _CHUNK):
+            chunk = list(subjects[i : i + _CHUNK])
+            self._c.execute(
+                "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys "
+                f"WHERE subject IN ({','.join('?' * len(chunk))}) ORDER BY subject, category",
+                chunk,
+            )
+            found.extend(WrappedKey(*row) for row in self._c.fetchall())
+        return found
 
     def add_keys(self, keys: Sequence[WrappedKey]) -> None:
         self._c.executemany(
