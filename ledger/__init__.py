@@ -1,6 +1,6 @@
 """A tamper-evident, event-sourced audit ledger for personal data."""
 
-from ledger.api import Ledger, Receipt
+from ledger.api import Ledger
 from ledger.errors import (
     ConfigError,
     IntegrityError,
@@ -12,6 +12,7 @@ from ledger.errors import (
     StoreExists,
     StoreNotFound,
 )
+from ledger.sealing import Receipt
 from ledger.verify import VerifyReport
 
 __all__ = [

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ledger.api import Ledger, Receipt
+from ledger.api import Ledger
 from ledger.errors import StoreExists
+from ledger.sealing import Receipt
 from ledger.verify import VerifyReport
 
 CONFIG_TOML = """\

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from ledger.contract import parse_line
 
 if TYPE_CHECKING:
-    from ledger.api import Ledger, Receipt
+    from ledger.api import Ledger
+    from ledger.sealing import Receipt
 
 
 @dataclass(frozen=True)
