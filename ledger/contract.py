@@ -100,7 +100,8 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 # A phone number: international (+), national (leading 0) or North American (NNN) NNN-NNNN,
 # with digits in groups; an id like INC-2026-0042 or a date never starts that way.
 _PHONE_IN_TEXT = re.compile(
-    r"(?<![\w+])(?:\+\s?\(?\d|\(?0\d|\(\d{3}\)\s?\d{3}[-.\s]\d)[\d\s().-]{6,22}\d(?!\w)"
+    r"(?<![\w+])(?:\+\s?\(?\d|\(?0\d)[\d\s().-]{6,22}\d(?!\w)"
+    r"|(?<!\w)\(\d{3}\)\s?\d{3}[-.\s]\d{4}(?!\w)"
 )
 _PHONE_WHOLE = re.compile(r"\+?[\d\s().-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
