@@ -10,6 +10,7 @@ the envelope encryption and a store.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 import uuid as uuidlib
@@ -38,6 +39,15 @@ from ledger.verify import VerifyReport, verify_snapshot
 
 DEFAULT_URL = "sqlite:///ledger.db"
 DEFAULT_KEYS = "ledger-keys"
+
+
+_CHUNK = 1000
+
+
+def _chunked(items: Iterable[Pending], size: int) -> Iterator[list[Pending]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def uuid7() -> str:
@@ -188,16 +198,20 @@ class Ledger:
         label: str = "line",
         default_at: bool = False,
     ) -> list[Receipt]:
-        """Like :meth:`record_many`, with each event's own number (an import line) for errors."""
-        pending = self._prepare(events, label, default_at)
-        if not pending:
+        """Like :meth:`record_many`, with each event's own number (an import line) for errors.
+
+        A batch is checked and sealed in chunks inside one transaction, so memory stays flat
+        for large imports; the first chunk is checked before the write lock is taken.
+        """
+        chunks = _chunked(self._prepare(events, label, default_at), _CHUNK)
+        first = next(chunks, None)
+        if first is None:
             return []
-        return self._append(pending)
+        return self._append(itertools.chain([first], chunks))
 
     def _prepare(
         self, events: Iterable[tuple[int, Mapping[str, Any]]], label: str, default_at: bool
-    ) -> list[Pending]:
-        prepared = []
+    ) -> Iterator[Pending]:
         now: str | None = None
         for index, raw in events:
             if not isinstance(raw, Mapping):
@@ -211,8 +225,7 @@ class Ledger:
             except InvalidEvent as exc:
                 raise exc.at_line(index, label) from None
             data = checked.pop("data", None)
-            prepared.append(Pending(index, uuid7(), checked, data))
-        return prepared
+            yield Pending(index, uuid7(), checked, data)
 
     def _require_keys(self) -> KeySource:
         if self.store.read_only:
@@ -221,7 +234,7 @@ class Ledger:
             raise KeyUnavailable("no keys: writing to the ledger needs its keys folder")
         return self.keys
 
-    def _append(self, pending: list[Pending]) -> list[Receipt]:
+    def _append(self, chunks: Iterable[list[Pending]]) -> list[Receipt]:
         keys = self._require_keys()
         sealer: Sealer | None = None
         try:
@@ -241,7 +254,8 @@ class Ledger:
                     recorded_at=utc_timestamp(datetime.now(UTC)),
                     new_uuid=uuid7,
                 )
-                receipts = sealer.run(pending)
+                receipts = [r for chunk in chunks for r in sealer.add(chunk)]
+                sealer.finish()
         except BaseException:
             if sealer is not None:  # keys made in a rolled-back transaction do not exist
                 for slot in sealer.created:

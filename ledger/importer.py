@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,14 +23,11 @@ class ImportResult:
     last_sequence: int | None
 
 
-def parse_lines(lines: Iterable[bytes]) -> list[tuple[int, dict[str, Any]]]:
-    """Parse every non-blank line strictly; the first bad one raises InvalidEvent naming it."""
-    parsed = []
+def parse_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Parse non-blank lines strictly, lazily; the first bad one raises InvalidEvent naming it."""
     for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        parsed.append((number, parse_line(raw, line=number)))
-    return parsed
+        if raw.strip():
+            yield number, parse_line(raw, line=number)
 
 
 def import_lines(ledger: Ledger, lines: Iterable[bytes]) -> ImportResult:

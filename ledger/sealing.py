@@ -110,14 +110,19 @@ class Sealer:
         self.new_keys: list[WrappedKey] = []
         self.created: list[tuple[str, str]] = []  # cache slots to forget on rollback
         self.stored: dict[tuple[str, str], WrappedKey] = {}
+        self.recorded: dict[str, tuple[int, bytes]] = {}  # caller ids recorded in this batch
+        self.started = False
 
-    def run(self, pending: Sequence[Pending]) -> list[Receipt]:
-        """Seal *pending* and write everything; returns receipts in *pending*'s order."""
-        self.cache.align(self.head.key_epoch)
-        if self.head.vocabulary != self.vocabulary.digest:
-            self._append(self._vocabulary_event(), self.new_uuid(), None, None)
+    def add(self, pending: Sequence[Pending]) -> list[Receipt]:
+        """Seal *pending* and write its rows, keys and tree nodes; receipts in order."""
+        if not self.started:
+            self.started = True
+            self.cache.align(self.head.key_epoch)
+            if self.head.vocabulary != self.vocabulary.digest:
+                self._append(self._vocabulary_event(), self.new_uuid(), None, None)
         ids = [p.event["id"] for p in pending if "id" in p.event]
         present = self.tx.present(ids) if ids else {}
+        present.update((i, self.recorded[i]) for i in ids if i in self.recorded)
         self._prefetch(pending)
         receipts: list[Receipt] = []
         for item in pending:
@@ -139,14 +144,21 @@ class Sealer:
             receipt = self._append(item.event, item.uuid, sealed, shredded)
             receipts.append(receipt)
             if client_id is not None:
-                present[client_id] = (receipt.sequence, bytes.fromhex(receipt.hash))
+                present[client_id] = self.recorded[client_id] = (
+                    receipt.sequence,
+                    bytes.fromhex(receipt.hash),
+                )
         self._flush_keys()
         self.tx.insert(self.rows)
         self.tx.add_nodes(self.nodes)
+        self.rows, self.nodes = [], []
+        return receipts
+
+    def finish(self) -> None:
+        """Write the new head: the last step before commit."""
         seal = self.keys.mac(chain.head_seal_message(self.ledger_id, self.seq, self.prev))
         self.tx.set_head(Head(self.seq, self.prev, self.key_epoch, self.vocabulary.digest, seal))
         self.cache.epoch = self.key_epoch
-        return receipts
 
     def _vocabulary_event(self) -> dict[str, Any]:
         return {

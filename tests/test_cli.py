@@ -223,3 +223,19 @@ def test_the_installed_command_runs_as_a_real_process(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.decode().startswith("error: line 1")
     assert b"Traceback" not in bad.stderr
+
+
+def test_a_refusal_deep_in_a_large_import_rolls_back_every_chunk(run: Cli) -> None:
+    from ledger.workload import generate
+
+    run("init")
+    events = list(generate(2500))
+    events[2100]["basis"] = "vibes"
+    result = run("import", "-", input=_jsonl(events))
+    assert result.exit_code == 2
+    assert "line 2101" in result.stderr and "'basis'" in result.stderr
+    assert orjson.loads(run("verify", "--json").stdout)["size"] == 0
+    events[2100]["basis"] = "contract"
+    again = run("import", "-", input=_jsonl(events))
+    assert again.exit_code == 0, again.output
+    assert "recorded 2500 events" in again.stdout
