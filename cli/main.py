@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -45,6 +45,11 @@ class LedgerGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(0)
         except Exception as exc:
             if os.environ.get("LEDGER_DEBUG"):
                 raise
@@ -200,8 +205,12 @@ def export(
     """Write the events as JSON Lines, with the ledger's fields (sequence, hashes)."""
     if (actor or purpose) and not decrypt:
         raise click.UsageError("--actor and --purpose go with --decrypt")
-    with settings.open(read_only=not decrypt) as ledger:
-        rows = ledger.export(subject=subject, decrypt=decrypt, actor=actor, purpose=purpose)
+    with (
+        settings.open(read_only=not decrypt) as ledger,
+        closing(
+            ledger.export(subject=subject, decrypt=decrypt, actor=actor, purpose=purpose)
+        ) as rows,
+    ):
         first = next(rows, None)  # the access is recorded before anything is written out
         with _output(output, private=decrypt) as out:
             if first is not None:

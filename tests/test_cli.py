@@ -240,3 +240,33 @@ def test_a_refusal_deep_in_a_large_import_rolls_back_every_chunk(run: Cli) -> No
     again = run("import", "-", input=_jsonl(events))
     assert again.exit_code == 0, again.output
     assert "recorded 2500 events" in again.stdout
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "LEDGER_DB": f"sqlite:///{tmp_path / 'p.db'}",
+        "LEDGER_KEYS": str(tmp_path / "keys"),
+    }
+    exe = Path(sys.executable).with_name("ledger")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "ledger.cli"]
+    subprocess.run([*command, "init"], env=env, check=True, capture_output=True, timeout=60)
+    from ledger.workload import generate
+
+    subprocess.run(
+        [*command, "import", "-"],
+        env=env,
+        input=_jsonl(list(generate(3000))),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    reader = subprocess.Popen(
+        [*command, "export"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert reader.stdout is not None and reader.stderr is not None
+    assert reader.stdout.readline().startswith(b"{")
+    reader.stdout.close()
+    reader.wait(60)
+    assert reader.stderr.read() == b""
+    assert reader.returncode == 0
