@@ -1,15 +1,19 @@
-"""Import and verify rates for N events of the demo's mix, on a fresh SQLite ledger.
+"""Import and verify rates for N events of the demo's mix, on a fresh SQLite ledger, and the
+latency of single appends on an empty ledger against the full one.
 
     python benchmarks/import_verify.py --events 100000
 
-Durability as by default: WAL mode, synchronous=FULL, one transaction per import.
+Durability as by default: WAL mode, synchronous=FULL (every commit fsynced), one
+transaction per import, one transaction per single append.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -18,6 +22,29 @@ from ledger import Ledger
 from ledger.demo import CONFIG_TOML
 from ledger.importer import import_lines
 from ledger.workload import generate
+
+APPENDS = 300
+
+
+def _append_latency(ledger: Ledger, subject: str) -> float:
+    """Median seconds of one `record` call (its own durable transaction)."""
+    times = []
+    for n in range(APPENDS):
+        started = time.perf_counter()
+        ledger.record(
+            "collected",
+            actor="svc:helpdesk",
+            subject=subject,
+            categories=["user.name"],
+            purpose="essential.service.operations.support",
+            basis="contract",
+            source="support form",
+            system="helpdesk",
+            location="GB",
+            data={"user.name": f"Name {n}"},
+        )
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -30,6 +57,8 @@ def main() -> None:
         config = Path(tmp) / "ledger.toml"
         config.write_text(CONFIG_TOML)
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        with Ledger.init(f"sqlite:///{Path(tmp) / 'empty.db'}", Path(tmp) / "k2") as empty:
+            fresh = _append_latency(empty, "cust-new")
         with Ledger.init(url, Path(tmp) / "keys", config=config) as ledger:
             started = time.perf_counter()
             result = import_lines(ledger, lines)
@@ -37,6 +66,9 @@ def main() -> None:
             started = time.perf_counter()
             report = ledger.verify()
             verified = time.perf_counter() - started
+            busiest = Counter(e.get("subject") for e in generate(args.events)).most_common(1)
+            full_new = _append_latency(ledger, "cust-brand-new")
+            full_busy = _append_latency(ledger, str(busiest[0][0]))
         db_size = (Path(tmp) / "bench.db").stat().st_size
     assert report.intact and result.recorded == args.events
     print(f"events:  {args.events} ({size / args.events:.0f} bytes each on average as JSON)")
@@ -49,6 +81,12 @@ def main() -> None:
         "(re-hash, re-link, columns and seals checked)"
     )
     print(f"store:   {db_size / 1e6:.1f} MB")
+    print(
+        f"append:  {fresh * 1e3:.2f} ms median on an empty ledger; at {args.events} events "
+        f"{full_new * 1e3:.2f} ms ({full_new / fresh:.2f}x) for a new subject, "
+        f"{full_busy * 1e3:.2f} ms ({full_busy / fresh:.2f}x) for the subject with the "
+        f"longest history ({busiest[0][1]} events)"
+    )
 
 
 if __name__ == "__main__":
