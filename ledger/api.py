@@ -301,7 +301,7 @@ class Ledger:
         stop = self.store.head().sequence
         if not decrypt:
             for row in self._rows(subject, stop):
-                yield _export_view(chain.parse(row.state), row)
+                yield export_view(chain.parse(row.state), row)
             return
         keys = self._reader_keys(actor, purpose)
         revealed = self._revealed(subject, stop)
@@ -309,7 +309,7 @@ class Ledger:
         opened: dict[str, DataKey] = {}
         for row in self._rows(subject, stop):
             record = chain.parse(row.state)
-            yield _export_view(record, row, self._open(record, keys, opened))
+            yield export_view(record, row, self._open(record, keys, opened))
 
     def _rows(self, subject: str | None, stop: int) -> Iterator[StoredRow]:
         rows = self.store.rows(1, stop) if subject is None else self.store.subject_rows(subject)
@@ -387,13 +387,22 @@ class Ledger:
         return list(self.export(subject=subject, decrypt=True, actor=actor, purpose=purpose))
 
 
-def _export_view(
+def export_view(
     record: chain.Record,
     row: StoredRow,
     opened: tuple[dict[str, Any], list[str]] | None = None,
+    *,
+    metadata_only: bool = False,
 ) -> dict[str, Any]:
+    """An event as exports show it: the contract's keys plus the ledger's own fields.
+
+    ``data`` is the encrypted envelopes, or with *opened* the values and the erased
+    categories, or with *metadata_only* left out altogether.
+    """
     view: dict[str, Any] = dict(record.event)
-    if opened is None:
+    if metadata_only:
+        pass
+    elif opened is None:
         if record.data:
             view["data"] = record.data
     else:

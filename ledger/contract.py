@@ -248,6 +248,11 @@ def _timestamp(key: str, value: Any) -> datetime:
         raise _refuse("is not a real date and time", key) from None
 
 
+def parse_timestamp(text: str, key: str = "at") -> datetime:
+    """An RFC 3339 timestamp (with offset) as an aware datetime; InvalidEvent if it is not one."""
+    return _timestamp(key, text)
+
+
 def _date(key: str, value: Any) -> date:
     text = _string(key, value, 10)
     match = _DATE.fullmatch(text)

@@ -405,6 +405,28 @@ class SQLiteStore:
                 for values in batch:
                     yield _row(values)
 
+    def notifications(self, start: int, limit: int, stop: int) -> list[tuple[int, bytes]]:
+        """(sequence, record bytes) from eventsourcing's notification log, for projections."""
+        return [
+            (n.id, n.state)
+            for n in self.recorder.select_notifications(start=start, limit=limit, stop=stop)
+        ]
+
+    def rows_at(self, sequences: Sequence[int]) -> list[StoredRow]:
+        """The stored rows at the given sequence numbers, in sequence order."""
+        found: list[StoredRow] = []
+        unique = sorted(set(sequences))
+        with self._transaction(commit=False) as c:
+            for i in range(0, len(unique), _CHUNK):
+                chunk = unique[i : i + _CHUNK]
+                c.execute(
+                    f"SELECT {_ROW_COLUMNS} FROM {EVENTS_TABLE} "
+                    f"WHERE rowid IN ({','.join('?' * len(chunk))}) ORDER BY rowid",
+                    chunk,
+                )
+                found.extend(_row(values) for values in c.fetchall())
+        return found
+
     def subject_rows(self, subject: str) -> Iterator[StoredRow]:
         """Stored rows whose subject is *subject*, in sequence order."""
         with self._transaction(commit=False) as c:

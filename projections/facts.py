@@ -1,0 +1,201 @@
+"""The projections' tables, and how each stored event becomes rows in them.
+
+Facts are kept with their valid time (``at``, normalised to UTC text that sorts
+as time) and their sequence, never with a personal data value. Every projection
+answers "as of T" by reading the facts whose ``at`` is at or before T, in
+(``at``, ``seq``) order, so late-arriving events fall into place by themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text
+
+from ledger.canonical import utc_timestamp
+from ledger.contract import parse_timestamp
+
+metadata = MetaData()
+
+tracking = Table(
+    "projection_tracking",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+)
+
+events = Table(  # every event's searchable metadata: history, and the breach and request logs
+    "projection_events",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("at", String(32), nullable=False, index=True),
+    Column("type", String(32), nullable=False, index=True),
+    Column("subject", String(256), index=True),
+    Column("actor", String(256), nullable=False, index=True),
+    Column("system", String(256), index=True),
+    Column("request", String(256), index=True),
+    Column("breach", String(256), index=True),
+    Column("detail", Text),  # request and breach events: their metadata (never personal values)
+)
+
+event_categories = Table(
+    "projection_event_categories",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("category", String(256), primary_key=True, index=True),
+)
+
+event_subjects = Table(  # subjects_notified names many subjects
+    "projection_event_subjects",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("subject", String(256), primary_key=True, index=True),
+)
+
+holdings = Table(  # one row per category collected or rectified
+    "projection_holdings",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("category", String(256), primary_key=True),
+    Column("at", String(32), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(256), nullable=False, index=True),
+    Column("system", String(256), nullable=False),
+    Column("location", String(2)),
+    Column("purpose", String(256)),
+    Column("basis", String(32)),
+    Column("source", Text),
+    Column("retention", String(64)),
+    Column("retention_until", String(32)),
+    Column("subject_category", String(256)),
+)
+
+erasures = Table(
+    "projection_erasures",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("category", String(256), primary_key=True),
+    Column("at", String(32), nullable=False, index=True),
+    Column("subject", String(256), nullable=False, index=True),
+    Column("system", String(256)),
+    Column("reason", Text, nullable=False),
+)
+
+shares = Table(
+    "projection_shares",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("category", String(256), primary_key=True),
+    Column("at", String(32), nullable=False, index=True),
+    Column("subject", String(256), nullable=False, index=True),
+    Column("recipient", String(256), nullable=False),
+    Column("recipient_location", String(2), nullable=False),
+    Column("transfer", String(32)),
+    Column("purpose", String(256), nullable=False),
+    Column("basis", String(32), nullable=False),
+)
+
+consents = Table(
+    "projection_consents",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("at", String(32), nullable=False, index=True),
+    Column("subject", String(256), nullable=False, index=True),
+    Column("purpose", String(256), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("method", String(256)),
+    Column("notice", String(256)),
+    Column("actor", String(256), nullable=False),
+)
+
+FACT_TABLES = (events, event_categories, event_subjects, holdings, erasures, shares, consents)
+
+_DURATION = re.compile(
+    r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?"
+)
+
+
+def utc(text: str) -> str:
+    """An RFC 3339 time as the projections store it: UTC, microseconds, sortable as text."""
+    return utc_timestamp(parse_timestamp(text))
+
+
+def add_duration(start: datetime, duration: str) -> datetime:
+    """*start* plus an ISO 8601 duration; months and years move the calendar date."""
+    match = _DURATION.fullmatch(duration)
+    if match is None:
+        raise ValueError(f"not an ISO 8601 duration: {duration}")
+    years, months, weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = start.month - 1 + months + 12 * years
+    year, month = start.year + total // 12, total % 12 + 1
+    day = min(start.day, _month_days(year, month))
+    moved = start.replace(year=year, month=month, day=day)
+    return moved + timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _month_days(year: int, month: int) -> int:
+    if month == 12:
+        return 31
+    return (datetime(year, month + 1, 1) - datetime(year, month, 1)).days
+
+
+def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
+    """The rows one stored event adds to each fact table."""
+    kind = event["type"]
+    at = utc(event["at"])
+    subject = event.get("subject")
+    rows: dict[Table, list[dict[str, Any]]] = {
+        events: [
+            {
+                "seq": seq, "at": at, "type": kind, "subject": subject, "actor": event["actor"],
+                "system": event.get("system"), "request": event.get("request"),
+                "breach": event.get("breach"),
+                "detail": orjson.dumps(event).decode()
+                if "request" in event or "breach" in event else None,
+            }
+        ]
+    }  # fmt: skip
+    categories = event.get("categories") or []
+    rows[event_categories] = [{"seq": seq, "category": c} for c in categories]
+    rows[event_subjects] = [{"seq": seq, "subject": s} for s in event.get("subjects") or []]
+    if kind in ("collected", "rectified"):
+        retention = event.get("retention")
+        until = (
+            utc_timestamp(add_duration(parse_timestamp(event["at"]), retention))
+            if retention
+            else None
+        )
+        rows[holdings] = [
+            {
+                "seq": seq, "category": c, "at": at, "kind": kind, "subject": subject,
+                "system": event["system"], "location": event.get("location"),
+                "purpose": event.get("purpose"), "basis": event.get("basis"),
+                "source": event.get("source"), "retention": retention, "retention_until": until,
+                "subject_category": event.get("subject_category"),
+            }
+            for c in categories
+        ]  # fmt: skip
+    elif kind == "erased":
+        rows[erasures] = [
+            {"seq": seq, "category": c, "at": at, "subject": subject,
+             "system": event.get("system"), "reason": event["reason"]}
+            for c in categories
+        ]  # fmt: skip
+    elif kind == "shared":
+        rows[shares] = [
+            {"seq": seq, "category": c, "at": at, "subject": subject,
+             "recipient": event["recipient"], "recipient_location": event["recipient_location"],
+             "transfer": event.get("transfer"), "purpose": event["purpose"],
+             "basis": event["basis"]}
+            for c in categories
+        ]  # fmt: skip
+    elif kind in ("consent_given", "consent_withdrawn", "objected"):
+        rows[consents] = [
+            {"seq": seq, "at": at, "subject": subject, "purpose": event["purpose"], "kind": kind,
+             "method": event.get("method"), "notice": event.get("notice"),
+             "actor": event["actor"]}
+        ]  # fmt: skip
+    return rows
