@@ -251,3 +251,6 @@ def demo(parent: Path) -> None:
 def main() -> None:
     """Entry point of the `ledger` console script."""
     cli(prog_name="ledger")
+
+
+from . import questions  # noqa: E402, F401  (registers the projection commands on `cli`)

@@ -83,6 +83,7 @@ class Ledger:
         self.ledger_id = meta["ledger_id"]
         self.meta = dict(meta)
         self._cache = KeyCache()
+        self.keys_problem: str | None = None if keys is not None else "no keys were given"
         self._tree: tuple[int, bytes, TreeBuilder] | None = None  # the head it was built for
 
     # -- opening -----------------------------------------------------------------------------
@@ -132,20 +133,20 @@ class Ledger:
         config: Config | str | Path | None = None,
         read_only: bool = False,
     ) -> Ledger:
-        """Open an existing ledger. Keys are needed to write and decrypt, not to verify."""
+        """Open an existing ledger. Keys are needed to record and decrypt, not to verify or
+        query projections; wrong keys are refused here, missing ones when first needed."""
         url = url or os.environ.get("LEDGER_DB") or DEFAULT_URL
         store = open_store(url, read_only=read_only)
         meta = store.meta()
         source: KeySource | None
+        problem = None
         if isinstance(keys, str | Path) or keys is None:
             folder = Path(keys or os.environ.get("LEDGER_KEYS") or DEFAULT_KEYS)
             try:
                 source = load_keys(folder)
-            except KeyUnavailable:
-                if not read_only:
-                    store.close()
-                    raise
-                source = None
+            except KeyUnavailable as exc:
+                # Verifying and projections need no keys; recording and decrypting say so.
+                source, problem = None, str(exc)
         else:
             source = keys
         if source is not None and source.kek_id != meta.get("kek_id"):
@@ -160,7 +161,9 @@ class Ledger:
             raise KeyUnavailable(
                 f"the seal key (id {seal_id}) is not this ledger's (id {meta.get('seal_id')})"
             )
-        return cls(store, source, _config(config), meta)
+        opened = cls(store, source, _config(config), meta)
+        opened.keys_problem = problem
+        return opened
 
     def close(self) -> None:
         """Release the store's connections."""
@@ -231,7 +234,7 @@ class Ledger:
         if self.store.read_only:
             raise ReadOnlyStore(f"{self.store.url} is opened read-only: cannot record events")
         if self.keys is None:
-            raise KeyUnavailable("no keys: writing to the ledger needs its keys folder")
+            raise KeyUnavailable(f"cannot record without keys: {self.keys_problem}")
         return self.keys
 
     def _append(self, chunks: Iterable[list[Pending]]) -> list[Receipt]:
@@ -327,7 +330,7 @@ class Ledger:
                 key="actor" if not actor else "purpose",
             )
         if self.keys is None:
-            raise KeyUnavailable("no keys: decrypting needs the ledger's keys folder")
+            raise KeyUnavailable(f"cannot decrypt without keys: {self.keys_problem}")
         return self.keys
 
     def _revealed(self, subject: str | None, stop: int) -> dict[str, set[str]]:

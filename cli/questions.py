@@ -1,0 +1,304 @@
+"""The projection commands: what is held, on what basis, with whose consent, what is due,
+where each breach stands. Each has --json; otherwise a readable table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+import orjson
+
+from ledger.api import Ledger
+from ledger.projections import Projections
+from ledger.projections.model import plain, rfc3339
+
+from .main import Settings, cli, pass_settings
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _when(value: str | None, ledger: Ledger) -> str | None:
+    """--as-of/--since/--until: RFC 3339, or a date meaning the end of that day locally."""
+    if value is None or not _DATE.fullmatch(value):
+        return value
+    day = datetime.fromisoformat(value).date()
+    end = datetime.combine(day, time(23, 59, 59, 999999), ZoneInfo(ledger.config.time_zone))
+    return end.isoformat()
+
+
+@contextmanager
+def _projections(settings: Settings) -> Iterator[Projections]:
+    with settings.open() as ledger, Projections(ledger) as projections:
+        yield projections
+
+
+def _json(value: Any) -> None:
+    click.echo(orjson.dumps(plain(value), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [[str(h) for h in headers]] + [
+        ["" if c is None else str(plain(c)) for c in row] for row in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            click.echo("  ".join("-" * w for w in widths))
+    if not rows:
+        click.echo("(none)")
+
+
+as_of_option = click.option(
+    "--as-of", default=None, help="The state at this moment (RFC 3339, or a date: end of day)."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+@cli.command()
+@click.option("--subject", default=None, help="Only this subject.")
+@as_of_option
+@json_option
+@pass_settings
+def inventory(settings: Settings, subject: str | None, as_of: str | None, as_json: bool) -> None:
+    """What is held on each subject, where, why, since when, shared with whom."""
+    with _projections(settings) as p:
+        found = p.inventory(subject=subject, as_of=_when(as_of, p.ledger))
+    if as_json:
+        return _json(found)
+    rows = []
+    for who in found:
+        for h in who.categories:
+            places = ", ".join(f"{x.system} ({x.location})" for x in h.places)
+            shared = ", ".join(sorted({r.recipient for r in h.recipients}))
+            rows.append([who.subject, h.category, h.status, places or "-",
+                         h.places[0].purpose if h.places else "-", shared or "-"])  # fmt: skip
+    _table(["subject", "category", "status", "held in", "purpose", "shared with"], rows)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@as_of_option
+@pass_settings
+def ropa(settings: Settings, fmt: str, as_of: str | None) -> None:
+    """The record of processing activities (Art. 30(1)), per purpose."""
+    with _projections(settings) as p:
+        when = _when(as_of, p.ledger)
+        if fmt == "csv":
+            click.echo(p.ropa_csv(as_of=when), nl=False)
+            return
+        records = p.ropa(as_of=when)
+        controller = p.ledger.config.name
+    if fmt == "json":
+        return _json({"controller": controller, "purposes": records})
+    _table(
+        ["purpose", "data categories", "bases", "recipients", "transfers", "retention"],
+        [[r.purpose, len(r.data_categories), ", ".join(r.lawful_bases),
+          ", ".join(r.recipients) or "-",
+          ", ".join(f"{t['country']}:{t['safeguard']}" for t in r.transfers) or "-",
+          ", ".join(r.retention)] for r in records],
+    )  # fmt: skip
+
+
+@cli.command()
+@click.option("--subject", default=None, help="Only this subject.")
+@as_of_option
+@json_option
+@pass_settings
+def consent(settings: Settings, subject: str | None, as_of: str | None, as_json: bool) -> None:
+    """Consent and objection per subject and purpose, with the Art. 7(1) evidence."""
+    with _projections(settings) as p:
+        states = p.consent(subject=subject, as_of=_when(as_of, p.ledger))
+    if as_json:
+        return _json(states)
+    _table(
+        ["subject", "purpose", "state", "since", "method", "notice", "suppressed"],
+        [[s.subject, s.purpose, s.state, rfc3339(s.since), s.method, s.notice,
+          "yes" if s.suppressed else ""] for s in states],
+    )  # fmt: skip
+
+
+@cli.command()
+@click.option("--open", "open_only", is_flag=True, help="Only requests still open.")
+@as_of_option
+@json_option
+@pass_settings
+def requests(settings: Settings, open_only: bool, as_of: str | None, as_json: bool) -> None:
+    """Data-subject requests: received, legal due date, target, status; overdue first."""
+    with _projections(settings) as p:
+        clocks = p.requests(open_only=open_only, as_of=_when(as_of, p.ledger))
+    if as_json:
+        return _json(clocks)
+    _table(
+        ["request", "subject", "kind", "received", "target", "due", "status", "flags"],
+        [[c.request, c.subject, c.kind, c.received, c.target, c.due,
+          "OVERDUE" if c.overdue else c.status, "; ".join(c.flags)] for c in clocks],
+    )  # fmt: skip
+
+
+@cli.command()
+@as_of_option
+@json_option
+@pass_settings
+def breaches(settings: Settings, as_of: str | None, as_json: bool) -> None:
+    """Every breach: awareness, the 72-hour deadline, reports, notifications, flags."""
+    with _projections(settings) as p:
+        timelines = p.breaches(as_of=_when(as_of, p.ledger))
+    if as_json:
+        return _json(timelines)
+    _table(
+        ["breach", "aware", "deadline", "risk", "initial report", "affected", "not told",
+         "closed", "flags"],
+        [[b.breach, rfc3339(b.aware_at), rfc3339(b.deadline), b.risk,
+          next((("on time " if r.on_time else "LATE ") + r.at[:16]
+                for r in b.reports if r.phase == "initial"), "none"), len(b.affected),
+          len(b.not_notified), rfc3339(b.closed_at), "; ".join(b.flags)] for b in timelines],
+    )  # fmt: skip
+
+
+@cli.command()
+@click.argument("breach_id", metavar="ID")
+@as_of_option
+@json_option
+@pass_settings
+def breach(settings: Settings, breach_id: str, as_of: str | None, as_json: bool) -> None:
+    """One breach's timeline and affected subjects."""
+    with _projections(settings) as p:
+        found = p.breaches(breach=breach_id, as_of=_when(as_of, p.ledger))
+    if not found:
+        raise click.ClickException(f"no breach {breach_id!r} on the ledger")
+    b = found[0]
+    if as_json:
+        return _json(b)
+    click.echo(f"{b.breach}: {b.description}")
+    steps = [["exposed from", rfc3339(b.exposed_from), ""], ["aware", rfc3339(b.aware_at), ""],
+             ["authority deadline (72h)", rfc3339(b.deadline), ""]]  # fmt: skip
+    if b.assessed_at:
+        steps.append(["assessed: " + str(b.risk), rfc3339(b.assessed_at), ""])
+    for r in b.reports:
+        late = "" if r.on_time else ("late, reason given" if r.delay_reason else "LATE, no reason")
+        steps.append([f"reported ({r.phase}) to {r.authority}", rfc3339(r.at), late])
+    for n in b.notifications:
+        steps.append([f"{len(n['subjects'])} subject(s) told by {n['channel']}",
+                      rfc3339(n["at"]), ""])  # fmt: skip
+    if b.closed_at:
+        steps.append(["closed", rfc3339(b.closed_at), ""])
+    _table(["step", "when", "note"], sorted(steps, key=lambda s: s[1] or ""))
+    click.echo(f"affected subjects ({len(b.affected)}): {', '.join(b.affected) or 'none'}")
+    if b.not_notified:
+        click.echo(f"not yet told: {', '.join(b.not_notified)}")
+    for flag in b.flags:
+        click.echo(f"FLAG: {flag}")
+
+
+@cli.command()
+@click.argument("subject_id", metavar="SUBJECT")
+@as_of_option
+@click.option("--decrypt", is_flag=True, help="Include values (recorded as an access first).")
+@click.option("--actor", default=None, help="Who is reading (with --decrypt).")
+@click.option("--purpose", default=None, help="Why, as a data-use key (with --decrypt).")
+@json_option
+@pass_settings
+def subject(
+    settings: Settings,
+    subject_id: str,
+    as_of: str | None,
+    decrypt: bool,
+    actor: str | None,
+    purpose: str | None,
+    as_json: bool,
+) -> None:
+    """The Art. 15 report for one subject, and whom Art. 19 says must be told of changes."""
+    if (actor or purpose) and not decrypt:
+        raise click.UsageError("--actor and --purpose go with --decrypt")
+    with _projections(settings) as p:
+        report = p.subject_report(subject_id, as_of=_when(as_of, p.ledger), decrypt=decrypt,
+                                  actor=actor, purpose=purpose)  # fmt: skip
+    if as_json:
+        return _json(report)
+    held = report.inventory
+    click.echo(f"subject {subject_id}: {held.status if held else 'nothing recorded'}")
+    if held:
+        _table(
+            ["category", "status", "purpose", "basis", "source", "retention", "recipients"],
+            [[h.category, h.status, h.places[0].purpose if h.places else "-",
+              h.places[0].basis if h.places else "-", h.places[0].source if h.places else "-",
+              h.places[0].retention if h.places else "-",
+              ", ".join(f"{r.recipient} ({r.country}{', ' + r.transfer if r.transfer else ''})"
+                        for r in h.recipients) or "-"] for h in held.categories],
+        )  # fmt: skip
+    for c in report.consent:
+        click.echo(f"consent {c.purpose}: {c.state} since {rfc3339(c.since)}")
+    for r in report.requests:
+        click.echo(f"request {r.request} ({r.kind}): {r.status}, due {r.due}")
+    for t in report.must_tell:
+        click.echo(f"Art. 19: after {t['event']} at {rfc3339(t['at'])}, tell "
+                   + ", ".join(t["recipients"]))  # fmt: skip
+    for v in report.values or []:
+        click.echo(orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode())
+
+
+@cli.command()
+@click.option("--subject", default=None)
+@click.option("--actor", default=None)
+@click.option("--system", default=None)
+@click.option("--category", default=None, help="A category key (covers its descendants).")
+@click.option("--type", "types", multiple=True, help="Event type (repeatable).")
+@click.option("--since", default=None, help="From this moment (RFC 3339 or a date).")
+@click.option("--until", default=None, help="Up to this moment (RFC 3339 or a date).")
+@json_option
+@pass_settings
+def history(
+    settings: Settings,
+    subject: str | None,
+    actor: str | None,
+    system: str | None,
+    category: str | None,
+    types: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+) -> None:
+    """Who touched whose data: the events in ledger order, filtered (no values)."""
+    with _projections(settings) as p:
+        found = p.history(subject=subject, actor=actor, system=system, category=category,
+                          types=types, since=_when(since, p.ledger),
+                          until=_when(until, p.ledger))  # fmt: skip
+    if as_json:
+        return _json(found)
+    _table(
+        ["seq", "at", "type", "actor", "subject", "system", "categories"],
+        [[e["sequence"], e["at"], e["type"], e["actor"], e.get("subject", "-"),
+          e.get("system", "-"), ", ".join(e.get("categories", []))] for e in found],
+    )  # fmt: skip
+
+
+@cli.group()
+def projections() -> None:
+    """Rebuild the projections or see how far behind they are."""
+
+
+@projections.command()
+@pass_settings
+def rebuild(settings: Settings) -> None:
+    """Empty the projection tables and replay the whole chain."""
+    with _projections(settings) as p:
+        applied = p.rebuild()
+    click.echo(f"rebuilt from {applied} events")
+
+
+@projections.command()
+@json_option
+@pass_settings
+def status(settings: Settings, as_json: bool) -> None:
+    """The position the projections have applied, against the chain's head."""
+    with _projections(settings) as p:
+        state = p.status()
+    if as_json:
+        return _json({"position": state.position, "head": state.head, "behind": state.behind})
+    click.echo(f"applied {state.position} of {state.head} events ({state.behind} behind)")
