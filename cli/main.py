@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from ledger import demo as demo_story
 from ledger.api import DEFAULT_KEYS, DEFAULT_URL, Ledger
 from ledger.errors import LedgerError
 from ledger.importer import import_lines
+from ledger.projections import Projections
+from ledger.projections.model import rfc3339
 from ledger.verify import VerifyReport
 
 
@@ -240,12 +243,65 @@ def demo(parent: Path) -> None:
         f"readable values left: {', '.join(run.erased_readable) or 'none'}"
     )
     _print_report(run.report, False)
+    with Ledger.open(run.url, run.keys, config=run.config) as ledger, Projections(ledger) as p:
+        _demo_summary(p)
     click.echo("explore it:")
     base = f"ledger --db {run.url} --keys {run.keys} --config {run.config}"
-    click.echo(f"  {base} verify")
-    click.echo(f"  {base} export --subject cust-1002")
+    for command in (
+        "verify",
+        "inventory",
+        "consent",
+        "requests",
+        "breach INC-2026-001",
+        "subject cust-1004",
+        "history --subject cust-1002",
+        "ropa --format csv",
+    ):
+        click.echo(f"  {base} {command}")
     if not run.report.intact:
         sys.exit(1)
+
+
+def _demo_summary(p: Projections) -> None:
+    click.echo("inventory:")
+    for who in p.inventory():
+        counts = Counter(h.status for h in who.categories)
+        detail = ", ".join(
+            f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items())
+        )
+        click.echo(f"  {who.subject}: {who.status} ({detail})")
+    click.echo("consent:")
+    for state in p.consent():
+        extra = ", marketing suppressed" if state.suppressed else ""
+        click.echo(f"  {state.subject} {state.purpose}: {state.state}{extra}")
+    click.echo("requests:")
+    for clock in p.requests():
+        click.echo(
+            f"  {clock.request} {clock.kind} by {clock.subject}: {clock.status}, received "
+            f"{clock.received}, target {clock.target}, legal due {clock.due}"
+            + (" (extended)" if clock.extension_reason else "")
+        )
+    click.echo("breaches:")
+    for b in p.breaches():
+        initial = next((r for r in b.reports if r.phase == "initial"), None)
+        report = (
+            "not reported"
+            if initial is None
+            else (
+                "reported on time"
+                if initial.on_time
+                else "reported late, with reasons"
+                if initial.delay_reason
+                else "reported late WITHOUT reasons"
+            )
+        )
+        click.echo(
+            f"  {b.breach} ({b.risk} risk): aware {rfc3339(b.aware_at)}, 72h deadline "
+            f"{rfc3339(b.deadline)}, {report}; {len(b.affected)} affected, "
+            f"{len(b.not_notified)} not told; {'closed' if b.closed_at else 'open'}"
+        )
+        for flag in b.flags:
+            click.echo(f"    FLAG: {flag}")
 
 
 def main() -> None:
