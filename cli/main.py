@@ -246,7 +246,7 @@ def demo(parent: Path) -> None:
     with Ledger.open(run.url, run.keys, config=run.config) as ledger, Projections(ledger) as p:
         _demo_summary(p)
     click.echo("explore it:")
-    base = f"ledger --db {run.url} --keys {run.keys} --config {run.config}"
+    click.echo(f"  export LEDGER_DB={run.url} LEDGER_KEYS={run.keys} LEDGER_CONFIG={run.config}")
     for command in (
         "verify",
         "inventory",
@@ -257,7 +257,7 @@ def demo(parent: Path) -> None:
         "history --subject cust-1002",
         "ropa --format csv",
     ):
-        click.echo(f"  {base} {command}")
+        click.echo(f"  ledger {command}")
     if not run.report.intact:
         sys.exit(1)
 
