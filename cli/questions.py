@@ -14,6 +14,7 @@ import click
 import orjson
 
 from ledger.api import Ledger
+from ledger.errors import NotFound
 from ledger.projections import Projections
 from ledger.projections.model import plain, rfc3339
 
@@ -171,7 +172,7 @@ def breach(settings: Settings, breach_id: str, as_of: str | None, as_json: bool)
     with _projections(settings) as p:
         found = p.breaches(breach=breach_id, as_of=_when(as_of, p.ledger))
     if not found:
-        raise click.ClickException(f"no breach {breach_id!r} on the ledger")
+        raise NotFound(f"no breach {breach_id!r} on the ledger")
     b = found[0]
     if as_json:
         return _json(b)

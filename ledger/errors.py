@@ -82,5 +82,9 @@ class ReadOnlyStore(StoreError):
     """A write (including the audit record of a decrypting read) on a read-only store."""
 
 
+class NotFound(LedgerError):
+    """A request, breach or subject asked about is not on the ledger."""
+
+
 class ConfigError(LedgerError):
     """The configuration (vocabulary, organisation settings) is invalid."""
