@@ -177,7 +177,7 @@ def generate(
                 "purpose": _MARKETING,
                 "method": "unsubscribe-link",
             }
-        elif roll < 0.995:
+        elif roll < 0.9998:
             requests += 1
             event = {
                 "type": "request_received",

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
 from ledger.canonical import utc_timestamp
@@ -15,7 +15,6 @@ from ledger.contract import parse_timestamp
 
 from . import facts
 from .facts import utc
-from .model import covers
 
 DEADLINE = timedelta(hours=72)
 
@@ -126,38 +125,49 @@ def _conclude(conn: Connection, timeline: BreachTimeline, as_of: str) -> None:
         )
 
 
+def _covers(wanted: ColumnElement[str] | str, category: ColumnElement[str]) -> ColumnElement[bool]:
+    """SQL for "*wanted* covers *category*": equal, or a dotted prefix of it (no LIKE wildcards)."""
+    key = literal(wanted) if isinstance(wanted, str) else wanted
+    prefix = key + "."
+    return or_(
+        key == "*",
+        category == key,
+        func.substr(category, 1, func.length(prefix)) == prefix,
+    )
+
+
 def affected_subjects(conn: Connection, timeline: BreachTimeline, as_of: str) -> list[str]:
     """Subjects who held any of the breach's categories in any of its systems at any time
-    from ``exposed_from`` to ``aware_at``, from the facts known at *as_of*."""
+    from ``exposed_from`` to ``aware_at``, from the facts known at *as_of*.
+
+    A holding starts at its collection and ends at the first later erasure that covers it
+    (in its system, or everywhere); it overlaps the window unless it started after
+    ``aware_at`` or such an erasure came at or before ``exposed_from``.
+    """
     assert timeline.aware_at is not None and timeline.exposed_from is not None
-    holdings, erasures = facts.holdings, facts.erasures
-    rows = conn.execute(
-        select(holdings.c.subject, holdings.c.category, holdings.c.system, holdings.c.at,
-               holdings.c.seq)
-        .where(holdings.c.system.in_(timeline.systems), holdings.c.at <= as_of,
-               holdings.c.at <= timeline.aware_at)
-    ).all()  # fmt: skip
-    candidates = [r for r in rows if any(covers(c, r.category) for c in timeline.categories)]
-    subjects = sorted({r.subject for r in candidates})
-    if not subjects:
-        return []
-    cuts = conn.execute(
-        select(erasures).where(erasures.c.subject.in_(subjects), erasures.c.at <= as_of)
-    ).all()
-    affected = set()
-    for row in candidates:
-        # held from its collection until the first erasure after it that covers it
-        ended = min(
-            (
-                e.at
-                for e in cuts
-                if e.subject == row.subject
-                and covers(e.category, row.category)
-                and (e.system is None or e.system == row.system)
-                and (e.at, e.seq) > (row.at, row.seq)
-            ),
-            default=None,
+    h, e = facts.holdings, facts.erasures.alias("e")
+    ended_before = (
+        select(e.c.seq)
+        .where(
+            e.c.subject == h.c.subject,
+            _covers(e.c.category, h.c.category),
+            or_(e.c.system.is_(None), e.c.system == h.c.system),
+            or_(e.c.at > h.c.at, and_(e.c.at == h.c.at, e.c.seq > h.c.seq)),
+            e.c.at <= timeline.exposed_from,
+            e.c.at <= as_of,
         )
-        if ended is None or ended > timeline.exposed_from:
-            affected.add(row.subject)
-    return sorted(affected)
+        .exists()
+    )
+    query = (
+        select(h.c.subject)
+        .distinct()
+        .where(
+            h.c.system.in_(timeline.systems),
+            or_(*(_covers(c, h.c.category) for c in timeline.categories)),
+            h.c.at <= timeline.aware_at,
+            h.c.at <= as_of,
+            ~ended_before,
+        )
+        .order_by(h.c.subject)
+    )
+    return [row.subject for row in conn.execute(query)]

@@ -63,7 +63,7 @@ holdings = Table(  # one row per category collected or rectified
     Column("at", String(32), nullable=False, index=True),
     Column("kind", String(16), nullable=False),
     Column("subject", String(256), nullable=False, index=True),
-    Column("system", String(256), nullable=False),
+    Column("system", String(256), nullable=False, index=True),
     Column("location", String(2)),
     Column("purpose", String(256)),
     Column("basis", String(32)),
