@@ -24,6 +24,7 @@ from ledger.errors import LedgerError
 from ledger.importer import import_lines
 from ledger.projections import Projections
 from ledger.projections.model import rfc3339
+from ledger.replay import Finding
 from ledger.verify import VerifyReport
 
 
@@ -141,8 +142,13 @@ def _progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], No
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--contract",
+    is_flag=True,
+    help="Also check every event against the vocabulary recorded before it.",
+)
 @pass_settings
-def verify(settings: Settings, as_json: bool) -> None:
+def verify(settings: Settings, as_json: bool, contract: bool) -> None:
     """Check that nothing stored was changed, removed, inserted or reordered.
 
     Exit 0 when intact, 1 when not (naming the first bad sequence), 2 when the
@@ -154,15 +160,25 @@ def verify(settings: Settings, as_json: bool) -> None:
             report = ledger.verify(progress=advance)
         finally:
             finish()
-    _print_report(report, as_json)
-    if not report.intact:
+        findings = ledger.revalidate() if contract and report.intact else []
+    _print_report(report, as_json, findings if contract else None)
+    if not report.intact or findings:
         sys.exit(1)
 
 
-def _print_report(report: VerifyReport, as_json: bool) -> None:
+def _print_report(
+    report: VerifyReport, as_json: bool, findings: list[Finding] | None = None
+) -> None:
     if as_json:
-        click.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS).decode())
+        result = report.to_dict()
+        if findings is not None:
+            result["contract"] = [{"sequence": f.sequence, "problem": f.problem} for f in findings]
+        click.echo(orjson.dumps(result, option=orjson.OPT_SORT_KEYS).decode())
         return
+    for finding in findings or []:
+        click.echo(f"contract: sequence {finding.sequence}: {finding.problem}")
+    if findings == [] and report.intact:
+        click.echo("contract: every event is valid under the vocabulary of its time")
     seals = "chain and seals" if report.seals_checked else "chain (seals not checked: no keys)"
     if report.intact:
         click.echo(f"intact: {report.size} events, {seals} verified")

@@ -33,6 +33,7 @@ from ledger.errors import (
 )
 from ledger.keys import KeySource, create_keys, load_keys
 from ledger.merkle import TreeBuilder
+from ledger.replay import Finding, revalidate
 from ledger.sealing import KeyCache, Pending, Receipt, Sealer, tree_at, unwrap
 from ledger.store import Head, Store, StoredRow, open_store
 from ledger.verify import VerifyReport, verify_snapshot
@@ -279,6 +280,11 @@ class Ledger:
                 mac=self.keys.mac if self.keys is not None else None,
                 progress=progress,
             )
+
+    def revalidate(self) -> list[Finding]:
+        """Every stored event checked again under the vocabulary recorded before it."""
+        with self.store.snapshot() as snapshot:
+            return revalidate(snapshot.rows())
 
     @property
     def size(self) -> int:
