@@ -99,6 +99,14 @@ class Snapshot(Protocol):
         """The levels that hold stored nodes."""
         ...
 
+    def nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Merkle tree nodes by (level, index); level 0 is an event's leaf hash."""
+        ...
+
+    def checkpoints(self) -> list[tuple[int, str]]:
+        """Stored checkpoint notes by size (an empty list before the first)."""
+        ...
+
 
 class Store(Protocol):
     """A ledger store: one gap-free, totally ordered sequence of stored rows, plus keys."""
@@ -131,6 +139,10 @@ class Store(Protocol):
     def nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]: ...
 
     def snapshot(self) -> AbstractContextManager[Snapshot]: ...
+
+    def add_checkpoint(self, size: int, root: bytes, note: str, created_at: str) -> None: ...
+
+    def checkpoints(self) -> list[tuple[int, str]]: ...
 
     def purge(self) -> bool:
         """Make destroyed keys unrecoverable from the store's files; False if it could not yet."""

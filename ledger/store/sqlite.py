@@ -35,6 +35,17 @@ _CHUNK = 500  # parameters per IN (...) list, well under SQLite's limit
 _ROW_COLUMNS = "rowid, originator_id, topic, subject, client_id, state, hash, mac"
 
 
+CHECKPOINTS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS ledger_checkpoints ("
+    "size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL)"
+)
+
+
+def _checkpoints(c: sqlite3.Cursor) -> list[tuple[int, str]]:
+    c.execute("SELECT size, note FROM ledger_checkpoints ORDER BY size")
+    return [(size, note) for size, note in c.fetchall()]
+
+
 class _LedgerConnectionPool(SQLiteConnectionPool):
     """eventsourcing's pool, with the pragmas every connection of the ledger needs."""
 
@@ -98,6 +109,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             "wrapped BLOB NOT NULL, kek_id TEXT NOT NULL, UNIQUE (subject, category))",
             # Perfect subtrees of the Merkle tree above the leaves (level >= 1), so that
             # proofs read O(log n) rows instead of rescanning the events.
+            CHECKPOINTS_TABLE,
             "CREATE TABLE IF NOT EXISTS ledger_tree ("
             "level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, "
             "PRIMARY KEY (level, idx)) WITHOUT ROWID",
@@ -188,17 +200,26 @@ def _select_nodes(
 ) -> dict[tuple[int, int], bytes]:
     """Tree nodes by (level, index); level 0 is the leaf hash of the event at that index."""
     found: dict[tuple[int, int], bytes] = {}
-    for level, index in positions:
-        if level == 0:
-            c.execute(f"SELECT state FROM {EVENTS_TABLE} WHERE rowid = ?", (index + 1,))
-            row = c.fetchone()
-            if row is not None:
-                found[(0, index)] = leaf_hash(bytes(row[0]))
-        else:
-            c.execute("SELECT hash FROM ledger_tree WHERE level = ? AND idx = ?", (level, index))
-            row = c.fetchone()
-            if row is not None:
-                found[(level, index)] = bytes(row[0])
+    leaves = sorted({index for level, index in positions if level == 0})
+    inner = sorted({(level, index) for level, index in positions if level > 0})
+    for i in range(0, len(leaves), _CHUNK):
+        chunk = [index + 1 for index in leaves[i : i + _CHUNK]]
+        c.execute(
+            f"SELECT rowid, state FROM {EVENTS_TABLE} WHERE rowid IN "
+            f"({','.join('?' * len(chunk))})",
+            chunk,
+        )
+        for sequence, state in c.fetchall():
+            found[(0, sequence - 1)] = leaf_hash(bytes(state))
+    for i in range(0, len(inner), _CHUNK):
+        pairs = inner[i : i + _CHUNK]
+        c.execute(
+            "SELECT level, idx, hash FROM ledger_tree WHERE (level, idx) IN "
+            f"(VALUES {','.join(['(?, ?)'] * len(pairs))})",
+            [value for pair in pairs for value in pair],
+        )
+        for level, index, digest in c.fetchall():
+            found[(level, index)] = bytes(digest)
     return found
 
 
@@ -244,6 +265,12 @@ class _SQLiteSnapshot:
         while batch := c.fetchmany(2000):
             for index, digest in batch:
                 yield index, bytes(digest)
+
+    def nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        return _select_nodes(self._conn.cursor(), positions)
+
+    def checkpoints(self) -> list[tuple[int, str]]:
+        return _checkpoints(self._conn.cursor())
 
     def levels(self) -> list[int]:
         return [
@@ -448,6 +475,27 @@ class SQLiteStore:
         """Consistent reads of the head, rows and tree: one read transaction."""
         with self._transaction(commit=False) as c:
             yield _SQLiteSnapshot(c.connection)
+
+    def add_checkpoint(self, size: int, root: bytes, note: str, created_at: str) -> None:
+        """Keep a signed checkpoint (the newest note for a size replaces an older one)."""
+        if self.read_only:
+            raise ReadOnlyStore(f"{self.url} is opened read-only: cannot store a checkpoint")
+        with self._transaction(commit=True) as c:
+            c.execute(CHECKPOINTS_TABLE)
+            c.execute(
+                "INSERT INTO ledger_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (size) DO UPDATE SET note = excluded.note, root = excluded.root, "
+                "created_at = excluded.created_at",
+                (size, root, note, created_at),
+            )
+
+    def checkpoints(self) -> list[tuple[int, str]]:
+        """Every stored checkpoint note, by size."""
+        with self._transaction(commit=False) as c:
+            c.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger_checkpoints'"
+            )
+            return _checkpoints(c) if c.fetchone() else []
 
     def keys(self, key_ids: Sequence[str]) -> dict[str, WrappedKey]:
         found: dict[str, WrappedKey] = {}
