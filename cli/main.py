@@ -20,11 +20,20 @@ import orjson
 
 from ledger import demo as demo_story
 from ledger.api import DEFAULT_KEYS, DEFAULT_URL, Ledger
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StoreExists
 from ledger.importer import import_lines
+from ledger.log import VerifiableLog, read_verifier
 from ledger.projections import Projections
 from ledger.projections.model import rfc3339
 from ledger.replay import Finding
+from ledger.signing import (
+    DEFAULT_SIGNING,
+    PRIVATE_FILE,
+    PUBLIC_FILE,
+    Signer,
+    create_signer,
+    load_signer,
+)
 from ledger.verify import VerifyReport
 
 
@@ -33,6 +42,10 @@ class Settings:
     db: str
     keys: Path
     config: Path | None
+    signing: Path
+
+    def signer(self) -> Signer:
+        return load_signer(self.signing)
 
     def open(self, *, read_only: bool = False) -> Ledger:
         return Ledger.open(self.db, self.keys, config=self.config, read_only=read_only)
@@ -89,11 +102,20 @@ class LedgerGroup(click.Group):
     type=click.Path(path_type=Path),
     help="Organisation configuration (TOML): vocabulary extensions and settings.",
 )
+@click.option(
+    "--signing-key",
+    "signing",
+    envvar="LEDGER_SIGNING",
+    default=DEFAULT_SIGNING,
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Folder of the checkpoint signing key, apart from --keys (or LEDGER_SIGNING).",
+)
 @click.version_option(package_name="pd-audit-ledger")
 @click.pass_context
-def cli(ctx: click.Context, db: str, keys: Path, config: Path | None) -> None:
+def cli(ctx: click.Context, db: str, keys: Path, config: Path | None, signing: Path) -> None:
     """A tamper-evident, encrypted audit ledger of personal-data events."""
-    ctx.obj = Settings(db, keys, config)
+    ctx.obj = Settings(db, keys, config, signing)
 
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -103,12 +125,19 @@ pass_settings = click.make_pass_decorator(Settings)
 @click.option("--origin", default=None, help="The ledger's name in checkpoints.")
 @pass_settings
 def init(settings: Settings, origin: str | None) -> None:
-    """Create the store and its keys; refuse to overwrite either."""
+    """Create the store, its keys and its signing key; refuse to overwrite any of them."""
+    if (settings.signing / PRIVATE_FILE).exists():
+        raise StoreExists(
+            f"a signing key already exists in {settings.signing}: refusing to overwrite it"
+        )
     with Ledger.init(settings.db, settings.keys, config=settings.config, origin=origin) as ledger:
+        signer = create_signer(settings.signing, ledger.meta["origin"])
         click.echo(f"created ledger {ledger.meta['origin']} at {settings.db}")
         click.echo(
             f"keys in {settings.keys} (readable by you only): back them up apart from the store"
         )
+        click.echo(f"signing key in {settings.signing}; give auditors the verifier key:")
+        click.echo(f"  {signer.verifier_key}")
 
 
 @cli.command(name="import")
@@ -147,8 +176,28 @@ def _progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], No
     is_flag=True,
     help="Also check every event against the vocabulary recorded before it.",
 )
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also check the ledger holds what this signed checkpoint committed to.",
+)
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The verifier key the checkpoint must be signed with (default: the store's own).",
+)
 @pass_settings
-def verify(settings: Settings, as_json: bool, contract: bool) -> None:
+def verify(
+    settings: Settings,
+    as_json: bool,
+    contract: bool,
+    checkpoint_file: Path | None,
+    key_file: Path | None,
+) -> None:
     """Check that nothing stored was changed, removed, inserted or reordered.
 
     Exit 0 when intact, 1 when not (naming the first bad sequence), 2 when the
@@ -157,13 +206,27 @@ def verify(settings: Settings, as_json: bool, contract: bool) -> None:
     with settings.open(read_only=True) as ledger:
         advance, finish = _progress(ledger.size)
         try:
-            report = ledger.verify(progress=advance)
+            if checkpoint_file is not None:
+                verifier = read_verifier(key_file or settings.signing / PUBLIC_FILE)
+                note = _read_text(checkpoint_file)
+                report = VerifiableLog(ledger).verify_against(note, verifier).report
+            elif key_file is not None:
+                raise click.UsageError("--key goes with --checkpoint")
+            else:
+                report = ledger.verify(progress=advance)
         finally:
             finish()
         findings = ledger.revalidate() if contract and report.intact else []
     _print_report(report, as_json, findings if contract else None)
     if not report.intact or findings:
         sys.exit(1)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LedgerError(f"cannot read {path}: {type(exc).__name__}") from None
 
 
 def _print_report(
@@ -212,6 +275,12 @@ def _output(path: Path | None, *, private: bool) -> Iterator[IO[bytes]]:
 )
 @click.option("--actor", default=None, help="Who is reading (with --decrypt).")
 @click.option("--purpose", default=None, help="Why, as a data-use key (with --decrypt).")
+@click.option(
+    "--bundle",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Write an offline evidence bundle to this folder instead (values stay encrypted).",
+)
 @pass_settings
 def export(
     settings: Settings,
@@ -220,10 +289,18 @@ def export(
     decrypt: bool,
     actor: str | None,
     purpose: str | None,
+    bundle: Path | None,
 ) -> None:
     """Write the events as JSON Lines, with the ledger's fields (sequence, hashes)."""
     if (actor or purpose) and not decrypt:
         raise click.UsageError("--actor and --purpose go with --decrypt")
+    if bundle is not None:
+        if decrypt or subject or output:
+            raise click.UsageError("--bundle takes the whole ledger, encrypted: no other options")
+        with settings.open() as ledger:
+            count = VerifiableLog(ledger).export_bundle(bundle, settings.signer())
+        click.echo(f"wrote {count} events and their checkpoints to {bundle}")
+        return
     with (
         settings.open(read_only=not decrypt) as ledger,
         closing(
@@ -325,4 +402,4 @@ def main() -> None:
     cli(prog_name="ledger")
 
 
-from . import questions  # noqa: E402, F401  (registers the projection commands on `cli`)
+from . import proofs, questions  # noqa: E402, F401  (register their commands on `cli`)

@@ -281,6 +281,22 @@ class Ledger:
                 progress=progress,
             )
 
+    @property
+    def seal_mac(self) -> Callable[[bytes], bytes] | None:
+        """The seal key's MAC, when the keys are at hand (verification then checks seals)."""
+        return self.keys.mac if self.keys is not None else None
+
+    def events_of_type(self, kind: str) -> list[dict[str, Any]]:
+        """The metadata of every stored event of one type, in ledger order."""
+        return [chain.parse(row.state).event for row in self.store.rows_of_type(kind)]
+
+    def record_system(self, event: dict[str, Any]) -> Receipt:
+        """Record one of the ledger's own events (`ledger.*`), outside the contract."""
+        if not event["type"].startswith("ledger."):
+            raise InvalidEvent("the ledger's own events are named ledger.*", key="type")
+        at = utc_timestamp(datetime.now(UTC))
+        return self._append([[Pending(0, uuid7(), {"at": at, **event}, None)]])[0]
+
     def revalidate(self) -> list[Finding]:
         """Every stored event checked again under the vocabulary recorded before it."""
         with self.store.snapshot() as snapshot:

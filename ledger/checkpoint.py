@@ -76,7 +76,7 @@ class Verifier:
 
 def parse_verifier_key(text: str) -> Verifier:
     """Parse ``name+keyid+base64``; CheckpointError if malformed or inconsistent."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # base64 may itself contain "+"
     if len(parts) != 3:
         raise CheckpointError("a verifier key is name+keyid+base64")
     name, hex_id, encoded = parts

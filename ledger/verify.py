@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ledger.chain import GENESIS, head_seal_message, parse, row_seal_message
@@ -34,9 +34,12 @@ class VerifyReport:
     reason: str | None = None
     seals_checked: bool = False
     root: str | None = None  # the Merkle root recomputed from the events (hex), when intact
+    roots: dict[int, str] = field(default_factory=dict)  # roots at sizes asked for (hex)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        result = asdict(self)
+        result["roots"] = {str(size): root for size, root in self.roots.items()}
+        return result
 
 
 class ChainChecker:
@@ -136,6 +139,7 @@ def verify_snapshot(
     ledger_id: str,
     mac: Mac | None = None,
     progress: Callable[[int], None] | None = None,
+    roots_at: Iterable[int] = (),
 ) -> VerifyReport:
     """Verify a store's chain, tree and seals from one consistent snapshot."""
     return verify_rows(
@@ -145,6 +149,7 @@ def verify_snapshot(
         mac=mac,
         progress=progress,
         tree=TreeChecker(snapshot.level, snapshot.levels()),
+        roots_at=roots_at,
     )
 
 
@@ -156,9 +161,15 @@ def verify_rows(
     mac: Mac | None = None,
     progress: Callable[[int], None] | None = None,
     tree: TreeChecker | None = None,
+    roots_at: Iterable[int] = (),
 ) -> VerifyReport:
-    """Verify a whole chain against its head; *mac* given means seals are checked too."""
+    """Verify a whole chain against its head; *mac* given means seals are checked too.
+
+    *roots_at*: sizes at which to note the recomputed Merkle root (to compare with checkpoints).
+    """
     checker = ChainChecker(ledger_id, mac)
+    wanted = set(roots_at)
+    roots: dict[int, str] = {}
     tree = tree or TreeChecker()
     sealed = mac is not None
     checked = 0
@@ -173,6 +184,8 @@ def verify_rows(
             checker.check(row)
             tree.add(row.sequence, row.state)
             checked += 1
+            if checked in wanted:
+                roots[checked] = tree.builder.root().hex()
             if progress is not None and checked % 10_000 == 0:
                 progress(checked)
         if checker.expected <= head.sequence:
@@ -207,4 +220,5 @@ def verify_rows(
         checked=checked,
         seals_checked=sealed,
         root=tree.builder.root().hex(),
+        roots=roots,
     )

@@ -52,3 +52,9 @@ def filled(ledger: Ledger, story: list[dict[str, Any]]) -> Ledger:
     """A ledger holding the whole story."""
     ledger.record_many(story)
     return ledger
+
+
+@pytest.fixture(autouse=True)
+def _signing_key_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may create a signing key in the working directory."""
+    monkeypatch.setenv("LEDGER_SIGNING", str(tmp_path / "default-signing"))

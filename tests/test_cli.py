@@ -26,12 +26,14 @@ class Cli:
         self.db = f"sqlite:///{tmp_path / 'ledger.db'}"
         self.keys = tmp_path / "keys"
         self.config = config_path
+        self.signing = tmp_path / "signing"
         self.tmp = tmp_path
 
     def __call__(self, *args: str, input: bytes | None = None) -> Result:
         return CliRunner().invoke(
             cli,
-            ["--db", self.db, "--keys", str(self.keys), "--config", str(self.config), *args],
+            ["--db", self.db, "--keys", str(self.keys), "--config", str(self.config),
+             "--signing-key", str(self.signing), *args],  # fmt: skip
             input=input,
         )
 
@@ -55,7 +57,9 @@ def test_init_creates_store_and_keys_and_refuses_to_overwrite(run: Cli) -> None:
 def test_init_refuses_when_only_the_keys_exist(run: Cli, tmp_path: Path) -> None:
     assert run("init").exit_code == 0
     other = CliRunner().invoke(
-        cli, ["--db", f"sqlite:///{tmp_path / 'b.db'}", "--keys", str(run.keys), "init"]
+        cli,
+        ["--db", f"sqlite:///{tmp_path / 'b.db'}", "--keys", str(run.keys), "--signing-key",
+         str(tmp_path / "other-signing"), "init"],  # fmt: skip
     )
     assert other.exit_code == 2
     assert "refusing to overwrite" in other.stderr
@@ -202,7 +206,7 @@ def test_the_installed_command_runs_as_a_real_process(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "LEDGER_DB": f"sqlite:///{tmp_path / 'p.db'}",
-        "LEDGER_KEYS": str(tmp_path / "keys"),
+        "LEDGER_KEYS": str(tmp_path / "keys"), "LEDGER_SIGNING": str(tmp_path / "signing"),
     }
     exe = Path(sys.executable).with_name("ledger")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "ledger.cli"]
@@ -246,7 +250,7 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "LEDGER_DB": f"sqlite:///{tmp_path / 'p.db'}",
-        "LEDGER_KEYS": str(tmp_path / "keys"),
+        "LEDGER_KEYS": str(tmp_path / "keys"), "LEDGER_SIGNING": str(tmp_path / "signing"),
     }
     exe = Path(sys.executable).with_name("ledger")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "ledger.cli"]

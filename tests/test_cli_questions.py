@@ -20,7 +20,7 @@ RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z")
 @pytest.fixture
 def run(tmp_path: Path, config_path: Path, story: list[dict[str, Any]]) -> Any:
     base = ["--db", f"sqlite:///{tmp_path / 'l.db'}", "--keys", str(tmp_path / "k"),
-            "--config", str(config_path)]  # fmt: skip
+            "--config", str(config_path), "--signing-key", str(tmp_path / "s")]  # fmt: skip
 
     def invoke(*args: str, input: bytes | None = None) -> Result:
         return CliRunner().invoke(cli, [*base, *args], input=input)

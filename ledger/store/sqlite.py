@@ -454,6 +454,14 @@ class SQLiteStore:
                 found.extend(_row(values) for values in c.fetchall())
         return found
 
+    def rows_of_type(self, kind: str) -> list[StoredRow]:
+        """The stored rows of one event type, in sequence order."""
+        with self._transaction(commit=False) as c:
+            c.execute(
+                f"SELECT {_ROW_COLUMNS} FROM {EVENTS_TABLE} WHERE topic = ? ORDER BY rowid", (kind,)
+            )
+            return [_row(values) for values in c.fetchall()]
+
     def subject_rows(self, subject: str) -> Iterator[StoredRow]:
         """Stored rows whose subject is *subject*, in sequence order."""
         with self._transaction(commit=False) as c:

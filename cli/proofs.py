@@ -1,0 +1,99 @@
+"""The auditor's commands: checkpoints, the verifier key, proofs, and offline bundles."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import click
+import orjson
+
+from ledger.log import VerifiableLog, read_verifier
+from ledger.verifier import verify_bundle
+
+from .main import Settings, cli, pass_settings
+
+
+@cli.command()
+@pass_settings
+def checkpoint(settings: Settings) -> None:
+    """Sign a checkpoint of the ledger as it is now (C2SP tlog-checkpoint), store and print it."""
+    with settings.open() as ledger:
+        note = VerifiableLog(ledger).checkpoint(settings.signer())
+    click.echo(note, nl=False)
+
+
+@cli.group()
+def keys() -> None:
+    """The ledger's public keys."""
+
+
+@keys.command()
+@pass_settings
+def public(settings: Settings) -> None:
+    """Print the verifier key (C2SP note format: name+keyid+base64) for auditors."""
+    click.echo(settings.signer().verifier_key)
+
+
+@cli.group()
+def prove() -> None:
+    """RFC 9162 proofs, against the latest checkpoint by default."""
+
+
+def _print_proof(proof: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(proof, option=orjson.OPT_INDENT_2).decode())
+        return
+    for key, value in proof.items():
+        if isinstance(value, list):
+            click.echo(f"{key}:")
+            for item in value:
+                click.echo(f"  {base64.b64decode(str(item)).hex()}")
+        elif key in ("root", "root1", "root2", "leafHash"):
+            click.echo(f"{key}: {base64.b64decode(str(value)).hex()}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+@prove.command()
+@click.argument("sequence", type=int)
+@click.option("--size", type=int, default=None, help="Tree size (default: the latest checkpoint).")
+@click.option("--json", "as_json", is_flag=True, help="JSON as in the RFC 6962 test vectors.")
+@pass_settings
+def inclusion(settings: Settings, sequence: int, size: int | None, as_json: bool) -> None:
+    """Prove that event SEQUENCE is in the log."""
+    with settings.open(read_only=True) as ledger:
+        proof = VerifiableLog(ledger).prove_inclusion(sequence, size)
+    _print_proof(proof, as_json)
+
+
+@prove.command()
+@click.argument("old_size", type=int)
+@click.argument("new_size", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="JSON as in the RFC 6962 test vectors.")
+@pass_settings
+def consistency(settings: Settings, old_size: int, new_size: int | None, as_json: bool) -> None:
+    """Prove that the log at NEW_SIZE (default: the latest checkpoint) extends OLD_SIZE."""
+    with settings.open(read_only=True) as ledger:
+        proof = VerifiableLog(ledger).prove_consistency(old_size, new_size)
+    _print_proof(proof, as_json)
+
+
+@cli.command(name="verify-bundle")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--key", "key_file", required=True,
+              type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The verifier key the checkpoints must be signed with.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True)
+def verify_bundle_command(folder: Path, key_file: Path, as_json: bool) -> None:
+    """Check an evidence bundle offline, with nothing but the verifier key. Exit 1 if not intact."""
+    report = verify_bundle(folder, read_verifier(key_file))
+    if as_json:
+        click.echo(orjson.dumps(report.__dict__).decode())
+    elif report.intact:
+        click.echo(f"intact: {report.events} events, checkpoints at {report.checkpoints}, "
+                   f"root {report.root}")  # fmt: skip
+    else:
+        click.echo(f"NOT INTACT at {report.first_bad}: {report.reason}")
+    if not report.intact:
+        raise SystemExit(1)

@@ -1,0 +1,115 @@
+"""For auditors: everything needed to check the ledger's evidence offline, with a public key.
+
+Depends only on `hashlib` and `cryptography` (through ``ledger.merkle``,
+``ledger.checkpoint`` and ``ledger.chain``): no store, no encryption keys.
+
+    from ledger.verifier import verify_bundle, parse_verifier_key
+    report = verify_bundle(Path("evidence"), parse_verifier_key(open("ledger.vkey").read()))
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ledger import chain, merkle
+from ledger.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    Verifier,
+    parse_verifier_key,
+)
+from ledger.checkpoint import verify as verify_checkpoint
+from ledger.merkle import ProofError, verify_consistency, verify_inclusion
+
+__all__ = [
+    "BundleReport",
+    "CheckpointError",
+    "ProofError",
+    "parse_verifier_key",
+    "verify_bundle",
+    "verify_checkpoint",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
+EVENTS = "events.jsonl"
+CHECKPOINTS = "checkpoints"
+KNOWN = {EVENTS, CHECKPOINTS, "verifier.key"}
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    """What an evidence bundle proved: intact or not, and the first bad place."""
+
+    intact: bool
+    events: int
+    checkpoints: list[int] = field(default_factory=list)
+    root: str | None = None
+    first_bad: int | None = None
+    reason: str | None = None
+
+
+def verify_bundle(folder: Path, verifier: Verifier) -> BundleReport:
+    """Check every byte of an evidence bundle: the chain of its events, the Merkle root at
+    each checkpoint, each checkpoint's signature, and that the newest covers every event."""
+    try:
+        return _verify(folder, verifier)
+    except _Bad as bad:
+        return BundleReport(False, bad.events, [], None, bad.at, bad.why)
+
+
+class _Bad(Exception):
+    def __init__(self, at: int | None, why: str, events: int = 0) -> None:
+        self.at, self.why, self.events = at, why, events
+
+
+def _verify(folder: Path, verifier: Verifier) -> BundleReport:
+    if not (folder / EVENTS).is_file() or not (folder / CHECKPOINTS).is_dir():
+        raise _Bad(None, f"{folder} is not an evidence bundle ({EVENTS} and {CHECKPOINTS}/)")
+    unknown = sorted(p.name for p in folder.iterdir() if p.name not in KNOWN)
+    if unknown:
+        raise _Bad(None, f"the bundle holds a file that no check covers: {unknown[0]}")
+    checkpoints: dict[int, Checkpoint] = {}
+    for path in sorted((folder / CHECKPOINTS).iterdir()):
+        try:
+            found = verify_checkpoint(path.read_text(encoding="utf-8"), verifier)
+        except (CheckpointError, UnicodeDecodeError) as exc:
+            raise _Bad(None, f"checkpoint {path.name} does not verify: {exc}") from None
+        checkpoints[found.size] = found
+    if not checkpoints:
+        raise _Bad(None, "the bundle holds no checkpoint")
+    origins = {c.origin for c in checkpoints.values()}
+    if len(origins) != 1:
+        raise _Bad(None, "the bundle's checkpoints name different logs")
+    builder = merkle.TreeBuilder()
+    prev = chain.GENESIS
+    roots: dict[int, bytes] = {}
+    with open(folder / EVENTS, "rb") as events:
+        for seq, line in enumerate(events, start=1):
+            if not line.endswith(b"\n"):
+                raise _Bad(seq, "the last line is cut short", seq - 1)
+            state = line[:-1]
+            try:
+                record = chain.parse(state)
+            except ValueError as exc:
+                raise _Bad(seq, f"malformed record: {exc}", seq - 1) from None
+            if record.seq != seq:
+                raise _Bad(seq, f"holds the record of sequence {record.seq}", seq - 1)
+            if record.prev != prev:
+                raise _Bad(seq, "does not link to its predecessor", seq - 1)
+            prev = hashlib.sha256(state).digest()
+            builder.append(merkle.leaf_hash(state))
+            if builder.size in checkpoints:
+                roots[builder.size] = builder.root()
+    count = builder.size
+    for size, committed in sorted(checkpoints.items()):
+        if size > count:
+            raise _Bad(count + 1, f"checkpoint {size} covers events the bundle lacks", count)
+        if roots.get(size, merkle.EMPTY_ROOT if size == 0 else None) != committed.root:
+            raise _Bad(size, f"the events do not match checkpoint {size}'s root", count)
+    newest = max(checkpoints)
+    if newest != count:
+        raise _Bad(newest + 1, f"events beyond the newest checkpoint ({newest})", count)
+    return BundleReport(True, count, sorted(checkpoints), checkpoints[newest].root.hex())
