@@ -336,10 +336,20 @@ def demo(parent: Path) -> None:
         f"readable values left: {', '.join(run.erased_readable) or 'none'}"
     )
     _print_report(run.report, False)
+    signing = run.folder / "signing"
     with Ledger.open(run.url, run.keys, config=run.config) as ledger, Projections(ledger) as p:
         _demo_summary(p)
+        signer = create_signer(signing, ledger.meta["origin"])
+        note = VerifiableLog(ledger).checkpoint(signer)
+    click.echo("signed checkpoint (C2SP), verifiable offline with the key below:")
+    for line in note.splitlines():
+        click.echo(f"  {line}")
+    click.echo(f"  verifier key: {signer.verifier_key}")
     click.echo("explore it:")
-    click.echo(f"  export LEDGER_DB={run.url} LEDGER_KEYS={run.keys} LEDGER_CONFIG={run.config}")
+    click.echo(
+        f"  export LEDGER_DB={run.url} LEDGER_KEYS={run.keys} LEDGER_CONFIG={run.config} "
+        f"LEDGER_SIGNING={signing}"
+    )
     for command in (
         "verify",
         "inventory",
@@ -349,6 +359,9 @@ def demo(parent: Path) -> None:
         "subject cust-1004",
         "history --subject cust-1002",
         "ropa --format csv",
+        "prove inclusion 5",
+        "export --bundle evidence",
+        "verify-bundle evidence --key $LEDGER_SIGNING/verifier.key",
     ):
         click.echo(f"  ledger {command}")
     if not run.report.intact:
