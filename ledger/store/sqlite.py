@@ -211,15 +211,19 @@ def _select_nodes(
         )
         for sequence, state in c.fetchall():
             found[(0, sequence - 1)] = leaf_hash(bytes(state))
-    for i in range(0, len(inner), _CHUNK):
-        pairs = inner[i : i + _CHUNK]
-        c.execute(
-            "SELECT level, idx, hash FROM ledger_tree WHERE (level, idx) IN "
-            f"(VALUES {','.join(['(?, ?)'] * len(pairs))})",
-            [value for pair in pairs for value in pair],
-        )
-        for level, index, digest in c.fetchall():
-            found[(level, index)] = bytes(digest)
+    by_level: dict[int, list[int]] = {}
+    for level, index in inner:
+        by_level.setdefault(level, []).append(index)
+    for level, indexes in by_level.items():  # one primary-key range probe per level
+        for i in range(0, len(indexes), _CHUNK):
+            chunk = indexes[i : i + _CHUNK]
+            c.execute(
+                "SELECT idx, hash FROM ledger_tree WHERE level = ? AND idx IN "
+                f"({','.join('?' * len(chunk))})",
+                [level, *chunk],
+            )
+            for index, digest in c.fetchall():
+                found[(level, index)] = bytes(digest)
     return found
 
 
