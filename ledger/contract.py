@@ -1,115 +1,136 @@
 """The event contract: strict parsing of import lines and validation of every event.
 
-One table (:data:`SPEC`) says which keys each type requires and allows; one
-checker per key says what its value must be. Refusals are :class:`InvalidEvent`
-naming the key and the rule, never the value: it may be personal data.
+One table (:data:`SPEC`) says which keys each type requires and allows; one rule per key says
+what its value must be. Refusals name the key and the rule, never the value: it may be
+personal data.
 """
 
 from __future__ import annotations
 
+import calendar
+import difflib
 import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from ledger.countries import country_codes, transfer_needs_mechanism
+import orjson
+
+from ledger.countries import COUNTRY_CODES, TRANSFER_MECHANISMS, transfer_needs_mechanism
 from ledger.errors import InvalidEvent
 from ledger.vocabulary import Kind, Vocabulary
 
-_SUBJECT = frozenset({"subject"})
-SPEC: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    # type: (required keys besides type/at/actor, optional keys besides id)
+# type: (required keys besides type, at and actor; optional keys besides id). Keys are checked
+# in this order, so the first refusal of a bad event is predictable.
+SPEC: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "collected": (
-        _SUBJECT | {"categories", "purpose", "basis", "source", "system", "location"},
-        frozenset({"retention", "subject_category", "data"}),
+        ("subject", "categories", "purpose", "basis", "source", "system", "location"),
+        ("retention", "subject_category", "data"),
     ),
-    "accessed": (_SUBJECT | {"categories", "purpose", "system"}, frozenset()),
+    "accessed": (("subject", "categories", "purpose", "system"), ()),
     "shared": (
-        _SUBJECT | {"categories", "purpose", "basis", "recipient", "recipient_location"},
-        frozenset({"transfer"}),
+        ("subject", "categories", "purpose", "basis", "recipient", "recipient_location"),
+        ("transfer",),
     ),
-    "rectified": (_SUBJECT | {"categories", "system"}, frozenset({"data"})),
-    "erased": (_SUBJECT | {"categories", "reason"}, frozenset({"system"})),
-    "consent_given": (_SUBJECT | {"purpose", "method", "notice"}, frozenset()),
-    "consent_withdrawn": (_SUBJECT | {"purpose", "method"}, frozenset()),
-    "objected": (_SUBJECT | {"purpose"}, frozenset()),
-    "request_received": (_SUBJECT | {"request", "kind"}, frozenset()),
-    "request_extended": (_SUBJECT | {"request", "reason", "due"}, frozenset()),
-    "request_closed": (_SUBJECT | {"request", "outcome"}, frozenset({"reason"})),
+    "rectified": (("subject", "categories", "system"), ("data",)),
+    "erased": (("subject", "categories", "reason"), ("system",)),
+    "consent_given": (("subject", "purpose", "method", "notice"), ()),
+    "consent_withdrawn": (("subject", "purpose", "method"), ()),
+    "objected": (("subject", "purpose"), ()),
+    "request_received": (("request", "subject", "kind"), ()),
+    "request_extended": (("request", "subject", "reason", "due"), ()),
+    "request_closed": (("request", "subject", "outcome"), ("reason",)),
     "breach_detected": (
-        frozenset({"breach", "description", "systems", "categories"}),
-        frozenset({"aware_at", "exposed_from"}),
+        ("breach", "description", "systems", "categories"),
+        ("aware_at", "exposed_from"),
     ),
-    "breach_assessed": (frozenset({"breach", "risk", "subjects_estimate"}), frozenset()),
-    "breach_reported": (
-        frozenset({"breach", "authority", "reference", "phase"}),
-        frozenset({"delay_reason"}),
-    ),
-    "subjects_notified": (frozenset({"breach", "subjects", "channel"}), frozenset()),
-    "breach_closed": (frozenset({"breach", "summary"}), frozenset()),
+    "breach_assessed": (("breach", "risk", "subjects_estimate"), ()),
+    "breach_reported": (("breach", "authority", "reference", "phase"), ("delay_reason",)),
+    "subjects_notified": (("breach", "subjects", "channel"), ()),
+    "breach_closed": (("breach", "summary"), ()),
 }
-EVENT_TYPES = frozenset(SPEC)
-SUBJECT_TYPES = frozenset(
+EVENT_TYPES: frozenset[str] = frozenset(SPEC)
+SUBJECT_TYPES: frozenset[str] = frozenset(
     {"collected", "accessed", "shared", "rectified", "erased", "consent_given",
      "consent_withdrawn", "objected"}
 )  # fmt: skip
-REQUEST_TYPES = frozenset({"request_received", "request_extended", "request_closed"})
-BREACH_TYPES = EVENT_TYPES - SUBJECT_TYPES - REQUEST_TYPES
-COMMON_REQUIRED = ("type", "at", "actor")
+REQUEST_TYPES: frozenset[str] = frozenset({t for t in SPEC if t.startswith("request_")})
+BREACH_TYPES: frozenset[str] = EVENT_TYPES - SUBJECT_TYPES - REQUEST_TYPES
+COMMON_KEYS = ("type", "at", "actor")
+# What `ledger export` adds beside the contract's keys: such a line is an export, not an event.
 EXPORT_FIELDS = frozenset(
     {"sequence", "recorded_at", "hash", "prev_hash", "uuid", "shredded", "data_erased"}
 )
-
 ENUMS: dict[str, tuple[str, ...]] = {
     "basis": ("consent", "contract", "legal_obligation", "vital_interests", "public_task",
               "legitimate_interests"),
-    "transfer": ("adequacy", "dpf", "sccs", "idta", "bcr", "derogation"),
+    "transfer": TRANSFER_MECHANISMS,
     "kind": ("access", "erasure", "rectification", "restriction", "objection", "portability"),
     "outcome": ("fulfilled", "refused"),
     "risk": ("unlikely", "risk", "high"),
     "phase": ("initial", "follow_up", "final"),
 }  # fmt: skip
-IDENTIFIERS = frozenset(
-    {"actor", "subject", "recipient", "id", "request", "breach", "system", "authority",
-     "reference", "channel", "method", "notice"}
-)  # fmt: skip
-DIRECT_ID_CHECKED = frozenset({"actor", "subject", "recipient"})
 FREE_TEXT = frozenset({"description", "reason", "summary", "delay_reason", "source"})
-TIMESTAMPS = frozenset({"at", "aware_at", "exposed_from"})
 
+# Caps, so that hostile input gets a clear refusal rather than a slow or huge write.
 MAX_ID = 256
 MAX_CLIENT_ID = 128
 MAX_TEXT = 4096
 MAX_LIST = 10_000
+MAX_ESTIMATE = 10_000_000_000
 MAX_DATA_BYTES = 1 << 20
 MAX_DEPTH = 32
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# RFC 3339 §5.6; a space for T is allowed by its §5.6 note, lower-case t and z by §5.6 itself.
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
 )
-_NO_OFFSET = re.compile(r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ][0-9]{2}:[0-9]{2}(?::[0-9.]+)?)?")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _DURATION = re.compile(
-    r"P(?:(\d{1,6})Y)?(?:(\d{1,6})M)?(?:(\d{1,6})W)?(?:(\d{1,6})D)?"
-    r"(?:T(?:(\d{1,6})H)?(?:(\d{1,6})M)?(?:(\d{1,6})S)?)?"
+    r"P(?:([0-9]{1,6})Y)?(?:([0-9]{1,6})M)?(?:([0-9]{1,6})W)?(?:([0-9]{1,6})D)?"
+    r"(?:T(?=[0-9])(?:([0-9]{1,6})H)?(?:([0-9]{1,6})M)?(?:([0-9]{1,6})S)?)?"
 )
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-# A phone number: international (+), national (leading 0) or North American (NNN) NNN-NNNN,
-# with digits in groups; an id like INC-2026-0042 or a date never starts that way.
-_PHONE_IN_TEXT = re.compile(
-    r"(?<![\w+])(?:\+\s?\(?\d|\(?0\d)[\d\s().-]{6,22}\d(?!\w)"
-    r"|(?<!\w)\(\d{3}\)\s?\d{3}[-.\s]\d{4}(?!\w)"
+_NAMEABLE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+
+# Direct identifiers. Numbers that are not phones (dates, clock times, IPv4 addresses) are
+# masked with a letter first, so that they neither count as phone digits nor split an id.
+_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
+_TEL = re.compile(r"(?i)\btel:")
+_NOT_PHONES = re.compile(
+    r"(?<![0-9])[0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9])"
+    r"(?:[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
+    r"|(?<![0-9.])[0-9]{1,2}[./-][0-9]{1,2}[./-](?:19|20)[0-9]{2}(?![0-9])"
+    r"|(?<![0-9])[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?"
+    r"|(?<![0-9.])[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![0-9]|\.[0-9])"
 )
-_PHONE_WHOLE = re.compile(r"\+?[\d\s().-]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_NUMBER_RUN = re.compile(r"\+?\(?[0-9][0-9() .\-\u00a0]*[0-9]")
+_NUMBER_GROUP = re.compile(r"\+?\(?[0-9]+\)?")
+_DOUBLE_SEPARATOR = re.compile(r"[ .\-\u00a0]{2,}")
 
 
 def _refuse(why: str, key: str | None = None, accepted: tuple[str, ...] = ()) -> InvalidEvent:
     return InvalidEvent(why, key=key, accepted=accepted)
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+             list: "a list", dict: "an object", type(None): "null"}  # fmt: skip
+    return names.get(type(value), "not JSON")
+
+
+def _nameable(name: object) -> bool:
+    """Whether an unexpected key may be quoted in a message: key-shaped, not a direct id."""
+    return (
+        isinstance(name, str)
+        and len(name) <= 100
+        and _NAMEABLE.fullmatch(name) is not None
+        and not looks_like_phone(name)
+    )
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -119,19 +140,21 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:
-            raise _refuse("duplicate key in one object", key=key)
+            if _nameable(key):
+                raise _refuse("duplicate key in one object; write each key once", key=key)
+            raise _refuse("duplicate key in one object (name not shown); write each key once")
         obj[key] = value
     return obj
 
 
 def _no_constant(name: str) -> Any:
-    raise _refuse(f"{name} is not a JSON number")
+    raise _refuse(f"{name} is not a JSON number (NaN and Infinity are refused)")
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise _refuse("a number too large to represent")
+        raise _refuse("a number too large to represent (it would read as Infinity)")
     return value
 
 
@@ -139,196 +162,268 @@ def parse_line(raw: bytes | str, *, line: int | None = None) -> dict[str, Any]:
     """Strict JSON object from one import line: no duplicate keys, NaN or Infinity."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        obj = json.loads(
+            text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+            parse_float=_finite_float,
+        )  # fmt: skip
+    except InvalidEvent as exc:
+        raise (exc if line is None else exc.at_line(line)) from None
     except UnicodeDecodeError:
         raise InvalidEvent("the line is not valid UTF-8", line=line) from None
-    try:
-        obj = json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_no_constant,
-            parse_float=_finite_float,
-        )
-    except InvalidEvent as exc:
-        raise exc.at_line(line) if line is not None else exc from None
     except json.JSONDecodeError as exc:
         raise InvalidEvent(f"not valid JSON ({exc.msg} at column {exc.colno})", line=line) from None
     except RecursionError:
-        raise InvalidEvent("JSON nested too deeply", line=line) from None
+        raise InvalidEvent("not valid JSON here: nested too deeply", line=line) from None
+    except ValueError:  # an integer of more digits than Python converts (4300 by default)
+        raise InvalidEvent("a number with too many digits", line=line) from None
     if not isinstance(obj, dict):
-        raise InvalidEvent("each line must be one JSON object", line=line)
+        raise InvalidEvent(f"each line must be one JSON object, not {_json_type(obj)}", line=line)
     return obj
+
+
+# -- direct identifiers ------------------------------------------------------------------------
+
+
+def looks_like_email(text: str) -> bool:
+    """Whether *text* contains an email address."""
+    return "@" in text and _EMAIL.search(text) is not None
+
+
+def looks_like_phone(text: str) -> bool:
+    """Whether *text* contains a phone number: 9-15 digits, mostly digits, not glued to an id."""
+    masked = _NOT_PHONES.sub("D", _TEL.sub("tel ", text))
+    for match in _NUMBER_RUN.finditer(masked):
+        run, start, end = match.group(), match.start(), match.end()
+        before, after = masked[max(0, start - 2) : start], masked[end : end + 2]
+        # Part of a word, id, path or address (cust-1042, ICO-REF-12345678, a/123, x@1): not a
+        # phone; after "word:" only with a + or separators (tel:+44..., Phone:07700 900123).
+        if _glued(after) or (
+            _glued(before[::-1]) and not (before[-1:] == ":" and (run[0] == "+" or " " in run))
+        ):
+            continue
+        if _phone_shaped(run):
+            return True
+        # A phone beside other numbers: try the digit groups that start like a phone number.
+        groups = list(_NUMBER_GROUP.finditer(run))
+        for i, first in enumerate(groups):
+            if first.group()[0] in "+(0":
+                for last in groups[i : i + 8]:
+                    if _phone_shaped(run[first.start() : last.end()]):
+                        return True
+    return False
+
+
+def _glued(side: str) -> bool:
+    """Whether the characters beside a number (nearest first) join it to a word."""
+    near, far = side[:1], side[1:2]
+    if near.isalnum() or near in ("_", "@", "/", "+"):
+        return True
+    return near in (".", "-", ":") and (far.isalnum() or far == "_")
+
+
+def _phone_shaped(run: str) -> bool:
+    digits = sum(c.isdigit() for c in run)
+    return (
+        9 <= digits <= 15
+        and digits >= 0.6 * len(run)
+        and not _DOUBLE_SEPARATOR.search(run.replace("(", "").replace(")", ""))
+    )
+
+
+def _no_direct_identifier(key: str, text: str) -> None:
+    if key in FREE_TEXT:
+        where, fix = "contains", "free text stays readable and must not carry personal data"
+    else:
+        where, fix = "looks like", "use a pseudonymous id such as cust-1042"
+    checks = (("an email address", looks_like_email), ("a phone number", looks_like_phone))
+    for kind, found in checks:
+        if found(text):
+            raise _refuse(f"{where} {kind}; {fix} (values belong in data)", key)
 
 
 # -- values ------------------------------------------------------------------------------------
 
 
-def _string(key: str, value: Any, limit: int, *, text: bool = False) -> str:
+def _text(key: str, value: Any, limit: int) -> str:
     if not isinstance(value, str):
         raise _refuse(f"must be a string, not {_json_type(value)}", key)
     if not value.strip():
         raise _refuse("must not be empty", key)
     if len(value) > limit:
         raise _refuse(f"is longer than {limit} characters", key)
-    if (_CONTROL_IN_TEXT if text else _CONTROL).search(value):
-        raise _refuse("contains control characters", key)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _refuse("contains an unpaired surrogate (not valid Unicode)", key) from None
+    if _CONTROL.search(value):
+        raise _refuse("contains control characters (such as a tab or a line break)", key)
+    if not _encodable(value):
+        raise _refuse("is not valid Unicode (it holds an unpaired surrogate)", key)
     return value
 
 
-def _json_type(value: Any) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-             list: "a list", dict: "an object", type(None): "null"}  # fmt: skip
-    return names.get(type(value), type(value).__name__)
-
-
-def looks_like_email(text: str) -> bool:
-    return _EMAIL.search(text) is not None
-
-
-def looks_like_phone(text: str, *, whole: bool = False) -> bool:
-    """A phone number in *text*; with *whole*, also any value made only of 9-15 digits."""
-    if whole and _PHONE_WHOLE.fullmatch(text.strip()):
-        digits = sum(c.isdigit() for c in text)
-        if 9 <= digits <= 15:
-            return True
-    for match in _PHONE_IN_TEXT.finditer(text):
-        digits = sum(c.isdigit() for c in match.group())
-        if 9 <= digits <= 15:
-            return True
-    return False
-
-
-def _no_direct_identifier(key: str, value: str, *, whole: bool) -> None:
-    if looks_like_email(value):
-        raise _refuse(
-            "looks like an email address: identifiers and free text must not be direct "
-            "identifiers; use a pseudonymous id such as cust-1042, and put values in data",
-            key,
-        )
-    if looks_like_phone(value, whole=whole):
-        raise _refuse(
-            "looks like a phone number: identifiers and free text must not be direct "
-            "identifiers; use a pseudonymous id such as cust-1042, and put values in data",
-            key,
-        )
-
-
-def _timestamp(key: str, value: Any) -> datetime:
-    text = _string(key, value, 64)
-    match = _RFC3339.fullmatch(text)
-    if match is None:
-        if _NO_OFFSET.fullmatch(text):
-            raise _refuse(
-                "timestamp has no UTC offset; write e.g. 2026-03-01T09:30:00Z "
-                "or 2026-03-01T10:30:00+01:00",
-                key,
-            )
-        raise _refuse("is not an RFC 3339 timestamp such as 2026-03-01T09:30:00Z", key)
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    if not 1970 <= year <= 9999:
-        raise _refuse("year is outside 1970-9999", key)
-    if second == 60:
-        raise _refuse("leap seconds (:60) are not accepted; use :59", key)
-    offset = timedelta(0)
-    if match.group(9):
-        off_h, off_m = int(match.group(10)), int(match.group(11))
-        if off_h > 23 or off_m > 59:
-            raise _refuse("the UTC offset is out of range", key)
-        offset = timedelta(hours=off_h, minutes=off_m)
-        if match.group(9) == "-":
-            offset = -offset
-    fraction = match.group(7) or ""
-    micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
+def _encodable(text: str) -> bool:
     try:
-        return datetime(year, month, day, hour, minute, second, micros, timezone(offset))
-    except ValueError:
-        raise _refuse("is not a real date and time", key) from None
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
-def parse_timestamp(text: str, key: str = "at") -> datetime:
-    """An RFC 3339 timestamp (with offset) as an aware datetime; InvalidEvent if it is not one."""
-    return _timestamp(key, text)
-
-
-def _date(key: str, value: Any) -> date:
-    text = _string(key, value, 10)
-    match = _DATE.fullmatch(text)
-    if match is None:
-        raise _refuse("must be a date YYYY-MM-DD", key)
-    try:
-        return date(*(int(g) for g in match.groups()))
-    except ValueError:
-        raise _refuse("is not a real date", key) from None
-
-
-def _duration(key: str, value: Any) -> None:
-    text = _string(key, value, 64)
-    match = _DURATION.fullmatch(text)
-    if match is None or text in ("P", "PT") or text.endswith("T"):
-        raise _refuse("must be an ISO 8601 duration such as P30D, P6Y or P1Y6M", key)
-    if not any(int(g) for g in match.groups() if g):
-        raise _refuse("must be a duration longer than zero", key)
-
-
-def _country(key: str, value: Any) -> str:
-    text = _string(key, value, 2)
-    if text.upper() in country_codes() and text != text.upper():
-        raise _refuse(f"country codes are upper case: write {text.upper()}", key)
-    if text not in country_codes():
-        raise _refuse("is not an ISO 3166-1 alpha-2 country code such as GB, IE, DE or US", key)
+def _identifier(key: str, value: Any, limit: int = MAX_ID) -> str:
+    text = _text(key, value, limit)
+    if text != text.strip():
+        raise _refuse("has spaces at the start or end (ids are compared exactly)", key)
+    if key in ("actor", "subject", "recipient", "subjects"):
+        _no_direct_identifier(key, text)
     return text
 
 
-def _list(key: str, value: Any) -> list[Any]:
+def _free_text(key: str, value: Any) -> None:
+    _no_direct_identifier(key, _text(key, value, MAX_TEXT))
+
+
+def _identifiers(key: str, value: Any) -> list[str]:
     if not isinstance(value, list):
         raise _refuse(f"must be a list, not {_json_type(value)}", key)
     if not value:
         raise _refuse("must not be an empty list", key)
     if len(value) > MAX_LIST:
         raise _refuse(f"has more than {MAX_LIST} items", key)
-    return value
-
-
-def _string_list(key: str, value: Any, limit: int) -> list[str]:
-    items = [_string(key, item, limit) for item in _list(key, value)]
+    items = [_identifier(key, item) for item in value]
     if len(set(items)) != len(items):
         raise _refuse("lists the same item twice", key)
     return items
 
 
-def _data_value(category: str, value: Any, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        raise _refuse(f"value of {category} is nested deeper than {MAX_DEPTH}", "data")
-    if value is None or isinstance(value, bool | str):
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise _refuse(f"value of {category} is not valid Unicode", "data") from None
+def parse_timestamp(text: Any, key: str = "at") -> datetime:
+    """An RFC 3339 date-time with a UTC offset as an aware datetime; InvalidEvent naming *key*."""
+    text = _text(key, text, 64)
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        if _LOCAL_TIME.fullmatch(text):
+            raise _refuse("timestamp has no UTC offset; write e.g. 2026-03-01T09:30:00Z", key)
+        raise _refuse("is not an RFC 3339 timestamp; write e.g. 2026-03-01T09:30:00Z", key)
+    year, month, day, hour, minute, second = (int(g) for g in match.group(1, 2, 3, 4, 5, 6))
+    if not 1970 <= year <= 9999:
+        raise _refuse("the year must be within 1970-9999", key)
+    if second == 60:
+        raise _refuse("leap seconds (:60) are not accepted; write :59", key)
+    sign, hours, minutes = match.group(8, 9, 10)
+    offset = timedelta(0)
+    if sign:
+        if int(hours) > 23 or int(minutes) > 59:
+            raise _refuse("the UTC offset is out of range (at most 23:59 either way)", key)
+        offset = timedelta(hours=int(hours), minutes=int(minutes)) * (-1 if sign == "-" else 1)
+    micros = int((match.group(7) or ".")[1:7].ljust(6, "0"))
+    try:
+        moment = datetime(year, month, day, hour, minute, second, micros, timezone(offset))
+    except ValueError:
+        raise _refuse("is not a real date and time (check the day, hour and minute)", key) from None
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise _refuse("is after the year 9999 in UTC", key) from None
+    return moment
+
+
+def _date(key: str, value: Any) -> date:
+    match = _DATE.fullmatch(_text(key, value, 64))
+    if match is None:
+        raise _refuse("must be a date written YYYY-MM-DD, e.g. 2026-04-30", key)
+    year, month, day = (int(g) for g in match.groups())
+    if not 1970 <= year <= 9999:
+        raise _refuse("the year must be within 1970-9999", key)
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise _refuse("is not a real date (check the day of the month)", key) from None
+
+
+def _duration(key: str, value: Any) -> re.Match[str]:
+    match = _DURATION.fullmatch(_text(key, value, 64))
+    if match is None or not any(match.groups()):
+        raise _refuse(
+            "must be an ISO 8601 duration such as P30D, P6Y, P1Y6M, P2W or PT12H "
+            "(whole numbers, upper case, no sign)",
+            key,
+        )
+    if not any(int(g) for g in match.groups() if g):
+        raise _refuse("must be longer than zero (leave retention out for no fixed period)", key)
+    return match
+
+
+def _country(key: str, value: Any) -> str:
+    text = _text(key, value, 64)
+    if text in COUNTRY_CODES:
+        return text
+    if text.upper() in COUNTRY_CODES:
+        raise _refuse("country codes are written in upper case (e.g. GB, not gb)", key)
+    raise _refuse(
+        "is not an ISO 3166-1 alpha-2 country code such as GB, IE, DE or US "
+        "(the United Kingdom is GB)",
+        key,
+    )
+
+
+def _enum(key: str, value: Any) -> None:
+    _text(key, value, 64)
+    if value not in ENUMS[key]:
+        raise _refuse("is not one of the accepted values", key, ENUMS[key])
+
+
+def _estimate(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _refuse(f"must be a whole number of subjects, not {_json_type(value)}", key)
+    if not 0 <= value <= MAX_ESTIMATE:
+        raise _refuse(f"must be between 0 and {MAX_ESTIMATE:,}", key)
+
+
+def _json_value(category: str, value: Any, depth: int) -> None:
+    """One value held in ``data``: any JSON, finite, 64-bit integers, bounded nesting."""
+    if value is None or isinstance(value, bool):
         return
     if isinstance(value, int):
         if not -(2**63) <= value < 2**63:
-            raise _refuse(f"value of {category} holds an integer beyond 64 bits", "data")
-        return
-    if isinstance(value, float):
+            raise _refuse(f"the value of {category} holds an integer beyond 64 bits", "data")
+    elif isinstance(value, float):
         if not math.isfinite(value):
-            raise _refuse(f"value of {category} holds NaN or Infinity", "data")
-        return
-    if isinstance(value, list):
+            raise _refuse(f"the value of {category} holds NaN or Infinity", "data")
+    elif isinstance(value, str):
+        if not _encodable(value):
+            raise _refuse(f"the value of {category} is not valid Unicode", "data")
+    elif isinstance(value, list | dict):
+        if depth > MAX_DEPTH:
+            raise _refuse(f"the value of {category} is nested deeper than {MAX_DEPTH}", "data")
+        if isinstance(value, dict):
+            for inner in value:
+                if not isinstance(inner, str) or not _encodable(inner):
+                    why = f"the value of {category} has an object key that is not text"
+                    raise _refuse(why, "data")
+            value = value.values()
         for item in value:
-            _data_value(category, item, depth + 1)
-        return
-    if isinstance(value, dict):
-        for inner_key, item in value.items():
-            if not isinstance(inner_key, str):
-                raise _refuse(f"value of {category} has an object key that is not text", "data")
-            _data_value(category, inner_key, depth + 1)
-            _data_value(category, item, depth + 1)
-        return
-    raise _refuse(f"value of {category} is not JSON ({type(value).__name__})", "data")
+            _json_value(category, item, depth + 1)
+    else:
+        raise _refuse(f"the value of {category} is not JSON", "data")
+
+
+def _check_data(value: Any, categories: list[str]) -> None:
+    if not isinstance(value, dict):
+        raise _refuse(f"must be an object keyed by category, not {_json_type(value)}", "data")
+    if not value:
+        raise _refuse("must not be empty (leave it out instead)", "data")
+    for category in value:
+        if category not in categories:
+            name = f"'{category}' " if _nameable(category) else "(name not shown) "
+            raise _refuse(
+                f"the data key {name}is not one of the event's categories; each key of data "
+                "is a category listed in categories",
+                "data",
+            )
+    for category, item in value.items():
+        _json_value(category, item, 1)
+    try:
+        size = len(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):
+        raise _refuse("is not JSON", "data") from None
+    if size > MAX_DATA_BYTES:
+        raise _refuse(f"is larger than {MAX_DATA_BYTES:,} bytes when encoded", "data")
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -337,143 +432,140 @@ def _data_value(category: str, value: Any, depth: int = 0) -> None:
 def validate(
     event: Mapping[str, Any], *, vocabulary: Vocabulary, line: int | None = None
 ) -> dict[str, Any]:
-    """Check one event against the contract; returns a plain copy of it, unchanged."""
+    """Check one event against the contract; a new dict of its keys and values, as given."""
     try:
         return _validate(event, vocabulary)
     except InvalidEvent as exc:
-        raise exc.at_line(line) if line is not None else exc from None
+        raise (exc if line is None else exc.at_line(line)) from None
 
 
 def _validate(event: Mapping[str, Any], vocabulary: Vocabulary) -> dict[str, Any]:
     if not isinstance(event, Mapping):
-        raise _refuse("an event must be a JSON object")
-    export_keys = sorted(EXPORT_FIELDS & set(event))
-    if export_keys:
+        raise _refuse(f"an event must be a JSON object, not {_json_type(event)}")
+    if not all(isinstance(key, str) for key in event):
+        raise _refuse("event keys must be strings")
+    exported = sorted(EXPORT_FIELDS & event.keys())
+    if exported:
         raise _refuse(
-            "this looks like a ledger export, which cannot be imported "
-            "(use `ledger copy` to move a ledger)",
-            export_keys[0],
+            "this looks like a ledger export (it has the ledger's own fields), which cannot be "
+            "imported; use `ledger copy` to move a ledger",
+            exported[0],
         )
-    for key in event:
-        if not isinstance(key, str):
-            raise _refuse("event keys must be text")
     kind = event.get("type")
     if kind is None:
-        raise _refuse("is required", "type")
+        raise _refuse("is required", "type", tuple(sorted(SPEC)))
     if not isinstance(kind, str) or kind not in SPEC:
-        closest = _closest(kind if isinstance(kind, str) else "", sorted(SPEC))
-        raise _refuse("is not an event type", "type", closest)
+        closest = []
+        if isinstance(kind, str):
+            closest = difflib.get_close_matches(kind[:64], sorted(SPEC), n=3, cutoff=0.5)
+        raise _refuse("is not an event type", "type", tuple(closest or sorted(SPEC)))
     required, optional = SPEC[kind]
-    allowed = set(COMMON_REQUIRED) | {"id"} | required | optional
+    order = (*COMMON_KEYS[1:], "id", *required, *optional)
     for key in event:
-        if key not in allowed:
-            raise _refuse(f"is not a key of {kind} events", key, tuple(sorted(allowed)))
-    for key in (*COMMON_REQUIRED, *sorted(required)):
+        if key not in order and key != "type":
+            accepted = tuple(sorted({*COMMON_KEYS, *order}))
+            if _nameable(key):
+                raise _refuse(f"is not a key of {kind} events", key, accepted)
+            why = f"the event has a key that is not a key of {kind} events (name not shown)"
+            raise _refuse(why, None, accepted)
+    for key in (*COMMON_KEYS[1:], *required):
         if key not in event:
             raise _refuse(f"is required on {kind} events", key)
-    for key, value in event.items():
-        _check_key(key, value, vocabulary, kind)
-    _check_rules(kind, event)
+    for key in order:
+        if key in event:
+            _RULES[key](key, event[key], vocabulary, kind)
+    _check_together(kind, event)
     return dict(event)
 
 
-def _closest(word: str, choices: list[str]) -> tuple[str, ...]:
-    import difflib
-
-    return tuple(difflib.get_close_matches(word, choices, n=3, cutoff=0.5) or choices)
+Rule = Callable[[str, Any, Vocabulary, str], object]
 
 
-_VOCABULARY_KEYS: dict[str, Kind] = {"purpose": "purpose", "subject_category": "subject_category"}
+def _vocabulary_rule(kind: Kind) -> Rule:
+    return lambda key, value, vocabulary, _: vocabulary.check(
+        kind, _identifier(key, value), field=key
+    )
 
 
-def _check_key(key: str, value: Any, vocabulary: Vocabulary, kind: str) -> None:
-    checker = _CHECKERS.get(key)
-    if checker is not None:
-        checker(key, value)
-    elif key in IDENTIFIERS:
-        _string(key, value, MAX_CLIENT_ID if key == "id" else MAX_ID)
-        if key in DIRECT_ID_CHECKED:
-            _no_direct_identifier(key, value, whole=True)
-    elif key in FREE_TEXT:
-        _string(key, value, MAX_TEXT, text=True)
-        _no_direct_identifier(key, value, whole=False)
-    elif key in ENUMS:
-        if value not in ENUMS[key]:
-            raise _refuse("is not one of the accepted values", key, ENUMS[key])
-    elif key in _VOCABULARY_KEYS:
-        vocabulary.check(_VOCABULARY_KEYS[key], _string(key, value, MAX_ID), field=key)
-    elif key == "categories":
-        if kind == "erased" and value == ["*"]:
-            return
-        for category in _string_list(key, value, MAX_ID):
-            if category == "*":
-                raise _refuse('"*" (everything) stands alone, and only on erased events', key)
-            vocabulary.check("category", category, field=key)
-    elif key == "systems":
-        _string_list(key, value, MAX_ID)
-    elif key == "subjects":
-        for subject in _string_list(key, value, MAX_ID):
-            _no_direct_identifier(key, subject, whole=True)
-    elif key == "subjects_estimate":
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 10**12:
-            raise _refuse("must be a whole number of subjects, 0 or more", key)
-    elif key == "data":
-        _check_data(value)
-    elif key == "type":
-        pass
-    else:  # every key in SPEC has a rule above; this guards the table against drift
-        raise _refuse("has no rule in the contract", key)
+def _categories(key: str, value: Any, vocabulary: Vocabulary, event_type: str) -> None:
+    items = _identifiers(key, value)
+    if "*" in items:
+        if event_type != "erased":
+            raise _refuse('"*" (everything held on the subject) is accepted only on erased', key)
+        if len(items) > 1:
+            raise _refuse('"*" (everything held on the subject) stands alone: ["*"]', key)
+        return
+    for item in items:
+        vocabulary.check("category", item, field=key)
 
 
-_CHECKERS: dict[str, Callable[[str, Any], Any]] = {
-    **dict.fromkeys(TIMESTAMPS, _timestamp),
-    "due": _date,
-    "retention": _duration,
-    "location": _country,
-    "recipient_location": _country,
-}
+def _plain(check: Callable[[str, Any], object]) -> Rule:
+    return lambda key, value, _vocabulary, _type: check(key, value)
 
 
-def _check_data(value: Any) -> None:
-    if not isinstance(value, dict):
-        raise _refuse(f"must be an object keyed by category, not {_json_type(value)}", "data")
-    if not value:
-        raise _refuse("must not be empty (leave it out instead)", "data")
-    for category, item in value.items():
-        _data_value(str(category), item)
-    import orjson
+_RULES: dict[str, Rule] = {
+    **dict.fromkeys(
+        ("actor", "subject", "recipient", "request", "breach", "system", "authority",
+         "reference", "channel", "method", "notice"),
+        _plain(_identifier),
+    ),
+    "id": _plain(lambda key, value: _identifier(key, value, MAX_CLIENT_ID)),
+    **dict.fromkeys(FREE_TEXT, _plain(_free_text)),
+    **dict.fromkeys(
+        ("at", "aware_at", "exposed_from"), _plain(lambda key, value: parse_timestamp(value, key))
+    ),
+    **dict.fromkeys(ENUMS, _plain(_enum)),
+    **dict.fromkeys(("location", "recipient_location"), _plain(_country)),
+    "due": _plain(_date),
+    "retention": _plain(_duration),
+    "subjects_estimate": _plain(_estimate),
+    "systems": _plain(_identifiers),
+    "subjects": _plain(_identifiers),
+    "categories": _categories,
+    "purpose": _vocabulary_rule("purpose"),
+    "subject_category": _vocabulary_rule("subject_category"),
+    "data": _plain(lambda key, value: None),  # checked with its categories, below
+}  # fmt: skip
 
-    try:
-        size = len(orjson.dumps(value))
-    except (TypeError, orjson.JSONEncodeError):
-        raise _refuse("is not JSON", "data") from None
-    if size > MAX_DATA_BYTES:
-        raise _refuse(f"is larger than {MAX_DATA_BYTES} bytes", "data")
 
-
-def _check_rules(kind: str, event: Mapping[str, Any]) -> None:
+def _check_together(kind: str, event: Mapping[str, Any]) -> None:
+    """The rules that tie one key to another."""
     if "data" in event:
-        categories = event["categories"]
-        for category in event["data"]:
-            if category not in categories:
-                raise _refuse(
-                    f"data holds a category ({category}) that is not in the event's categories",
-                    "data",
-                )
+        _check_data(event["data"], event["categories"])
+    if "retention" in event:
+        _retention_ends(parse_timestamp(event["at"]), _duration("retention", event["retention"]))
     if (
         kind == "shared"
         and "transfer" not in event
         and transfer_needs_mechanism(event["recipient_location"])
     ):
         raise _refuse(
-            "is required: the recipient is outside the UK and EEA, in a country without a "
-            "UK adequacy decision",
+            "is required: the recipient is outside the UK and the EEA, in a country without "
+            "UK adequacy regulations",
             "transfer",
-            ENUMS["transfer"],
+            TRANSFER_MECHANISMS,
         )
     if kind == "request_closed" and event["outcome"] == "refused" and "reason" not in event:
         raise _refuse("is required when a request is refused", "reason")
-    if kind == "breach_detected" and "exposed_from" in event:
-        aware = _timestamp("aware_at", event.get("aware_at", event["at"]))
-        if _timestamp("exposed_from", event["exposed_from"]) > aware:
-            raise _refuse("must not be after aware_at (or at)", "exposed_from")
+    if "exposed_from" in event:
+        aware = parse_timestamp(event.get("aware_at", event["at"]), "aware_at")
+        if parse_timestamp(event["exposed_from"], "exposed_from") > aware:
+            why = "must not be after aware_at (or at, when aware_at is absent)"
+            raise _refuse(why, "exposed_from")
+
+
+def _retention_ends(start: datetime, match: re.Match[str]) -> None:
+    """Refuse a retention running past year 9999, where no date can say when it ends."""
+    years, months, weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = start.month - 1 + months + 12 * years
+    year, month = start.year + total // 12, total % 12 + 1
+    try:
+        if year > 9999:
+            raise OverflowError
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        end = start.replace(year=year, month=month, day=day) + timedelta(
+            weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds
+        )
+        end.astimezone(UTC)
+    except OverflowError:
+        raise _refuse("runs past the year 9999 from at", "retention") from None

@@ -32,8 +32,17 @@ class Cli:
     def __call__(self, *args: str, input: bytes | None = None) -> Result:
         return CliRunner().invoke(
             cli,
-            ["--db", self.db, "--keys", str(self.keys), "--config", str(self.config),
-             "--signing-key", str(self.signing), *args],  # fmt: skip
+            [
+                "--db",
+                self.db,
+                "--keys",
+                str(self.keys),
+                "--config",
+                str(self.config),
+                "--signing-key",
+                str(self.signing),
+                *args,
+            ],
             input=input,
         )
 
@@ -58,8 +67,15 @@ def test_init_refuses_when_only_the_keys_exist(run: Cli, tmp_path: Path) -> None
     assert run("init").exit_code == 0
     other = CliRunner().invoke(
         cli,
-        ["--db", f"sqlite:///{tmp_path / 'b.db'}", "--keys", str(run.keys), "--signing-key",
-         str(tmp_path / "other-signing"), "init"],  # fmt: skip
+        [
+            "--db",
+            f"sqlite:///{tmp_path / 'b.db'}",
+            "--keys",
+            str(run.keys),
+            "--signing-key",
+            str(tmp_path / "other-signing"),
+            "init",
+        ],
     )
     assert other.exit_code == 2
     assert "refusing to overwrite" in other.stderr
@@ -206,7 +222,8 @@ def test_the_installed_command_runs_as_a_real_process(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "LEDGER_DB": f"sqlite:///{tmp_path / 'p.db'}",
-        "LEDGER_KEYS": str(tmp_path / "keys"), "LEDGER_SIGNING": str(tmp_path / "signing"),
+        "LEDGER_KEYS": str(tmp_path / "keys"),
+        "LEDGER_SIGNING": str(tmp_path / "signing"),
     }
     exe = Path(sys.executable).with_name("ledger")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "ledger.cli"]
@@ -250,7 +267,8 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "LEDGER_DB": f"sqlite:///{tmp_path / 'p.db'}",
-        "LEDGER_KEYS": str(tmp_path / "keys"), "LEDGER_SIGNING": str(tmp_path / "signing"),
+        "LEDGER_KEYS": str(tmp_path / "keys"),
+        "LEDGER_SIGNING": str(tmp_path / "signing"),
     }
     exe = Path(sys.executable).with_name("ledger")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "ledger.cli"]
