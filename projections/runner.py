@@ -50,7 +50,13 @@ def engine_for(url: str) -> Engine:
             dbapi_connection.execute("PRAGMA synchronous = FULL")
 
         return engine
-    return create_engine(parsed.set(drivername="postgresql+psycopg"))
+    query = dict(parsed.query)
+    schema = query.pop("schema", "public")
+    return create_engine(
+        parsed.set(drivername="postgresql+psycopg", query=query),
+        connect_args={"options": f"-csearch_path={schema}"},
+        pool_pre_ping=True,
+    )
 
 
 class Runner:

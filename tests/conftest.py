@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from ledger import Ledger
@@ -34,10 +37,47 @@ def config(config_path: Path) -> Config:
     return load_config(config_path)
 
 
+def postgres_server() -> str | None:
+    """The test server's URL; a missing server fails the run when LEDGER_REQUIRE_POSTGRES=1."""
+    url = os.environ.get("LEDGER_TEST_POSTGRES_URL")
+    required = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"
+    if not url:
+        if required:
+            pytest.fail("LEDGER_REQUIRE_POSTGRES=1 but LEDGER_TEST_POSTGRES_URL is not set")
+        return None
+    try:
+        psycopg.connect(url.split("?")[0], connect_timeout=5).close()
+    except psycopg.Error as exc:
+        if required:
+            pytest.fail(f"the PostgreSQL server at {url} is unreachable: {exc}")
+        return None
+    return url.split("?")[0]
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> tuple[str, Path]:
-    """URL and keys folder of a ledger not yet created."""
-    return f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "keys"
+def postgres_url() -> Iterator[str]:
+    """A fresh schema on the test server, dropped afterwards."""
+    server = postgres_server()
+    if server is None:
+        pytest.skip("no PostgreSQL server (set LEDGER_TEST_POSTGRES_URL)")
+    schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
+    yield f"{server}?schema={schema}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store not yet created, on each engine."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(store_url: str, tmp_path: Path) -> tuple[str, Path]:
+    """URL and keys folder of a ledger not yet created (SQLite and PostgreSQL)."""
+    return store_url, tmp_path / "keys"
 
 
 @pytest.fixture

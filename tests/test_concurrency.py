@@ -1,4 +1,4 @@
-"""Writers in several processes build one gap-free, valid chain on one SQLite file."""
+"""Writers in several processes build one gap-free, valid chain and tree (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from ledger import Ledger
 
 PER_WRITER = 150
-WRITERS = 3
+WRITERS = 4
 
 
 def _write(url: str, keys: str, writer: int) -> None:
@@ -39,8 +39,8 @@ def _write(url: str, keys: str, writer: int) -> None:
             )
 
 
-def test_concurrent_writer_processes_build_one_valid_chain(tmp_path: Path) -> None:
-    url, keys = f"sqlite:///{tmp_path / 'l.db'}", str(tmp_path / "keys")
+def test_concurrent_writer_processes_build_one_valid_chain(store_url: str, tmp_path: Path) -> None:
+    url, keys = store_url, str(tmp_path / "keys")
     Ledger.init(url, keys).close()
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_write, args=(url, keys, w)) for w in range(WRITERS)]

@@ -19,6 +19,12 @@ MARKERS = {
 }
 
 
+@pytest.fixture
+def store(tmp_path: Path) -> tuple[str, Path]:
+    """These tests read and rewrite the SQLite file itself."""
+    return f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "keys"
+
+
 def _collect(subject: str, at: str = "2026-06-01T09:00:00Z", **extra: Any) -> dict[str, Any]:
     return {
         "type": "collected",

@@ -15,6 +15,12 @@ from ledger.canonical import sha256
 from ledger.cli.main import cli
 
 
+@pytest.fixture
+def store(tmp_path: Path) -> tuple[str, Path]:
+    """These tests read and rewrite the SQLite file itself."""
+    return f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "keys"
+
+
 def _db_path(ledger: Ledger) -> Path:
     return Path(ledger.store.url.removeprefix("sqlite:///"))
 

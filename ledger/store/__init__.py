@@ -28,4 +28,10 @@ def open_store(url: str, *, read_only: bool = False) -> Store:
         from ledger.store.sqlite import SQLiteStore
 
         return SQLiteStore(Path(parsed.database), url=url, read_only=read_only)
-    raise StoreError(f"unsupported store {backend!r} in {url!r}: use sqlite:///path")
+    if backend == "postgresql":
+        from ledger.store.postgres import PostgresStore
+
+        return PostgresStore(parsed, raw_url=url, read_only=read_only)
+    raise StoreError(
+        f"unsupported store {backend!r} in {url!r}: use sqlite:///path or postgresql://..."
+    )
