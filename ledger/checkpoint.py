@@ -44,6 +44,15 @@ class Checkpoint:
         return "".join(line + "\n" for line in lines)
 
 
+def _strict_b64(text: str) -> bytes:
+    """Base64 in its one canonical spelling: unused bits set or odd padding are refused, so no
+    two texts decode alike and no changed character goes unnoticed."""
+    decoded = base64.b64decode(text, validate=True)
+    if base64.b64encode(decoded).decode() != text:
+        raise binascii.Error("non-canonical base64")
+    return decoded
+
+
 def _raw_public(public: Ed25519PublicKey) -> bytes:
     return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
@@ -82,7 +91,7 @@ def parse_verifier_key(text: str) -> Verifier:
     name, hex_id, encoded = parts
     _check_name(name)
     try:
-        raw = base64.b64decode(encoded, validate=True)
+        raw = _strict_b64(encoded)
         wanted_id = bytes.fromhex(hex_id)
     except (binascii.Error, ValueError):
         raise CheckpointError("the verifier key's id or key is not valid hex/base64") from None
@@ -131,7 +140,7 @@ def parse(note: str) -> Checkpoint:
     if not origin or not size_text.isdigit() or (size_text != "0" and size_text[0] == "0"):
         raise CheckpointError("the checkpoint's origin or size is malformed")
     try:
-        root = base64.b64decode(root_text, validate=True)
+        root = _strict_b64(root_text)
     except binascii.Error:
         raise CheckpointError("the checkpoint's root hash is not base64") from None
     if len(root) != 32:
@@ -148,7 +157,7 @@ def verify(note: str, verifier: Verifier) -> Checkpoint:
         if len(parts) != 3 or parts[1] != verifier.name:
             continue
         try:
-            blob = base64.b64decode(parts[2], validate=True)
+            blob = _strict_b64(parts[2])
         except binascii.Error:
             continue
         if len(blob) != 68 or blob[:4] != verifier.key_id:

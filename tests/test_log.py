@@ -228,3 +228,21 @@ def test_truncated_extended_or_padded_bundles_are_refused(run: Cli) -> None:
     (run.tmp / "wrong.vkey").write_text(notes.verifier_key("northgate-it/ledger",
                                                           other.public_key()))  # fmt: skip
     assert _verify_bundle(folder, run.tmp / "wrong.vkey").exit_code == 1
+
+
+def test_a_non_canonical_base64_spelling_of_a_signature_is_refused(run: Cli) -> None:
+    note = run("checkpoint").stdout
+    verifier = notes.parse_verifier_key(run("keys", "public").stdout)
+    body, _, line = note.rstrip("\n").rpartition("\n")
+    prefix, _, blob = line.rpartition(" ")
+    data = blob.rstrip("=")
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".index(data[-1])
+    # the last character of a padded group carries unused low bits: set one of them
+    twisted = (
+        data[:-1]
+        + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[last ^ 1]
+        + blob[len(data) :]
+    )
+    assert base64.b64decode(twisted) == base64.b64decode(blob)  # the same bytes, spelled twice
+    with pytest.raises(notes.CheckpointError):
+        notes.verify(f"{body}\n{prefix} {twisted}\n", verifier)
