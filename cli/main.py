@@ -20,6 +20,7 @@ import orjson
 
 from ledger import demo as demo_story
 from ledger.api import DEFAULT_KEYS, DEFAULT_URL, Ledger
+from ledger.copy import copy_ledger
 from ledger.errors import LedgerError, StoreExists
 from ledger.importer import import_lines
 from ledger.log import VerifiableLog, read_verifier
@@ -34,6 +35,7 @@ from ledger.signing import (
     create_signer,
     load_signer,
 )
+from ledger.store import open_store
 from ledger.verify import VerifyReport
 
 
@@ -313,6 +315,22 @@ def export(
                 out.write(orjson.dumps(first, option=orjson.OPT_SORT_KEYS) + b"\n")
             for row in rows:
                 out.write(orjson.dumps(row, option=orjson.OPT_SORT_KEYS) + b"\n")
+
+
+@cli.command()
+@click.option(
+    "--to", "target", required=True, help="URL of the new store (sqlite:/// or postgresql://)."
+)
+@pass_settings
+def copy(settings: Settings, target: str) -> None:
+    """Copy the whole ledger to a new store: events, hashes, tree, checkpoints, wrapped keys."""
+    with settings.open(read_only=True) as ledger:
+        destination = open_store(target)
+        try:
+            count = copy_ledger(ledger.store, destination)
+        finally:
+            destination.close()
+    click.echo(f"copied {count} events to {target}; it verifies against the same checkpoints")
 
 
 @cli.command()

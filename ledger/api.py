@@ -29,6 +29,7 @@ from ledger.errors import (
     InvalidEvent,
     KeyUnavailable,
     ReadOnlyStore,
+    StoreError,
     StoreExists,
 )
 from ledger.keys import KeySource, create_keys, load_keys
@@ -36,6 +37,7 @@ from ledger.merkle import TreeBuilder
 from ledger.replay import Finding, revalidate
 from ledger.sealing import KeyCache, Pending, Receipt, Sealer, tree_at, unwrap
 from ledger.store import Head, Store, StoredRow, open_store
+from ledger.store.base import SCHEMA_VERSION
 from ledger.verify import VerifyReport, verify_snapshot
 
 DEFAULT_URL = "sqlite:///ledger.db"
@@ -139,6 +141,13 @@ class Ledger:
         url = url or os.environ.get("LEDGER_DB") or DEFAULT_URL
         store = open_store(url, read_only=read_only)
         meta = store.meta()
+        version = meta.get("schema_version")
+        if version != str(SCHEMA_VERSION):
+            store.close()
+            raise StoreError(
+                f"{url} has store schema version {version}, and this ledger reads version "
+                f"{SCHEMA_VERSION}: run `ledger migrate` with the matching release"
+            )
         source: KeySource | None
         problem = None
         if isinstance(keys, str | Path) or keys is None:

@@ -264,3 +264,10 @@ def test_verify_of_a_file_that_is_not_a_ledger_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--db", f"sqlite:///{path}", "verify"])
     assert result.exit_code == 2
     assert result.stderr.startswith("error:")
+
+
+def test_a_store_of_another_schema_version_is_refused_clearly(closed: dict[str, Any]) -> None:
+    _sql(closed["path"], ("UPDATE ledger_meta SET value = '99' WHERE name = 'schema_version'", ()))
+    result = CliRunner().invoke(cli, ["--db", closed["url"], "verify"])
+    assert result.exit_code == 2
+    assert "schema version 99" in result.stderr and "ledger migrate" in result.stderr

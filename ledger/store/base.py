@@ -107,6 +107,10 @@ class Snapshot(Protocol):
         """Stored checkpoint notes by size (an empty list before the first)."""
         ...
 
+    def wrapped_keys(self) -> list[WrappedKey]:
+        """Every live wrapped data key."""
+        ...
+
 
 class Store(Protocol):
     """A ledger store: one gap-free, totally ordered sequence of stored rows, plus keys."""

@@ -239,6 +239,13 @@ class _PostgresSnapshot:
     def nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         return _nodes(self._conn.cursor(), self._s, positions)
 
+    def wrapped_keys(self) -> list[WrappedKey]:
+        rows = self._conn.execute(
+            _q(self._s, "SELECT key_id, subject, category, wrapped, kek_id FROM {s}.ledger_keys "
+                        "ORDER BY key_id")
+        ).fetchall()  # fmt: skip
+        return [WrappedKey(k, s, c, bytes(w), kek) for k, s, c, w, kek in rows]
+
     def checkpoints(self) -> list[tuple[int, str]]:
         return [
             (size, note)

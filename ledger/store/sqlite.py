@@ -274,7 +274,15 @@ class _SQLiteSnapshot:
         return _select_nodes(self._conn.cursor(), positions)
 
     def checkpoints(self) -> list[tuple[int, str]]:
-        return _checkpoints(self._conn.cursor())
+        c = self._conn.cursor()
+        c.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger_checkpoints'")
+        return _checkpoints(c) if c.fetchone() else []
+
+    def wrapped_keys(self) -> list[WrappedKey]:
+        c = self._conn.execute(
+            "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys ORDER BY key_id"
+        )
+        return [WrappedKey(k, s, cat, bytes(w), kek) for k, s, cat, w, kek in c.fetchall()]
 
     def levels(self) -> list[int]:
         return [
