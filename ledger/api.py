@@ -145,8 +145,9 @@ class Ledger:
         if version != str(SCHEMA_VERSION):
             store.close()
             raise StoreError(
-                f"{url} has store schema version {version}, and this ledger reads version "
-                f"{SCHEMA_VERSION}: run `ledger migrate` with the matching release"
+                f"{url} has store schema version {version}, and this release reads version "
+                f"{SCHEMA_VERSION}: open it with the release that wrote it (no migration "
+                "between them exists yet)"
             )
         source: KeySource | None
         problem = None
