@@ -218,7 +218,8 @@ def test_demo_runs_twice_each_in_its_own_fresh_folder(tmp_path: Path) -> None:
     assert "cust-1004" in outputs[0] and "readable values left: none" in outputs[0]
 
 
-def test_the_installed_command_runs_as_a_real_process(tmp_path: Path) -> None:
+def _installed(tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+    """The installed `ledger` command, and an environment pointing it at *tmp_path*."""
     env = {
         **os.environ,
         "LEDGER_DB": f"sqlite:///{tmp_path / 'p.db'}",
@@ -226,7 +227,11 @@ def test_the_installed_command_runs_as_a_real_process(tmp_path: Path) -> None:
         "LEDGER_SIGNING": str(tmp_path / "signing"),
     }
     exe = Path(sys.executable).with_name("ledger")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "ledger.cli"]
+    return ([str(exe)] if exe.exists() else [sys.executable, "-m", "ledger.cli"]), env
+
+
+def test_the_installed_command_runs_as_a_real_process(tmp_path: Path) -> None:
+    command, env = _installed(tmp_path)
     init = subprocess.run([*command, "init"], env=env, capture_output=True, timeout=60)
     assert init.returncode == 0, init.stderr
     verify = subprocess.run(
@@ -264,14 +269,7 @@ def test_a_refusal_deep_in_a_large_import_rolls_back_every_chunk(run: Cli) -> No
 
 
 def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "LEDGER_DB": f"sqlite:///{tmp_path / 'p.db'}",
-        "LEDGER_KEYS": str(tmp_path / "keys"),
-        "LEDGER_SIGNING": str(tmp_path / "signing"),
-    }
-    exe = Path(sys.executable).with_name("ledger")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "ledger.cli"]
+    command, env = _installed(tmp_path)
     subprocess.run([*command, "init"], env=env, check=True, capture_output=True, timeout=60)
     from ledger.workload import generate
 
