@@ -24,6 +24,7 @@ from ledger.copy import copy_ledger
 from ledger.errors import LedgerError, StoreExists
 from ledger.importer import import_lines
 from ledger.log import VerifiableLog, read_verifier
+from ledger.migrate import migrate as migrate_store
 from ledger.projections import Projections
 from ledger.projections.model import rfc3339
 from ledger.replay import Finding
@@ -315,6 +316,17 @@ def export(
                 out.write(orjson.dumps(first, option=orjson.OPT_SORT_KEYS) + b"\n")
             for row in rows:
                 out.write(orjson.dumps(row, option=orjson.OPT_SORT_KEYS) + b"\n")
+
+
+@cli.command()
+@pass_settings
+def migrate(settings: Settings) -> None:
+    """Upgrade the store's schema to this release's (Alembic migrations)."""
+    before, after = migrate_store(settings.db)
+    if before == after:
+        click.echo(f"the store is already at schema revision {after}")
+    else:
+        click.echo(f"migrated the store from revision {before or 'none'} to {after}")
 
 
 @cli.command()

@@ -125,6 +125,9 @@ class Ledger:
             source.mac(chain.head_seal_message(ledger_id, 0, chain.GENESIS)),
         )
         store.create(meta, head)
+        from ledger.migrate import stamp  # Alembic is needed here and by `migrate` only
+
+        stamp(url)
         return cls(store, source, _config(config), store.meta())
 
     @classmethod
@@ -146,8 +149,8 @@ class Ledger:
             store.close()
             raise StoreError(
                 f"{url} has store schema version {version}, and this release reads version "
-                f"{SCHEMA_VERSION}: open it with the release that wrote it (no migration "
-                "between them exists yet)"
+                f"{SCHEMA_VERSION}: run `ledger migrate` (or open it with the release that "
+                "wrote it)"
             )
         source: KeySource | None
         problem = None

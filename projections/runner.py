@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import Tracking
-from sqlalchemy import Engine, Table, create_engine, delete, event, insert, select, update
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import Engine, Table, delete, insert, select, update
+from sqlalchemy.engine import Connection
 
 from ledger import chain
 from ledger.api import Ledger
+from ledger.store.engine import sqlalchemy_engine
 
 from . import facts
 
@@ -41,22 +42,7 @@ class Status:
 
 def engine_for(url: str) -> Engine:
     """A SQLAlchemy engine on the ledger's own database."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, connect_args={"timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.execute("PRAGMA synchronous = FULL")
-
-        return engine
-    query = dict(parsed.query)
-    schema = query.pop("schema", "public")
-    return create_engine(
-        parsed.set(drivername="postgresql+psycopg", query=query),
-        connect_args={"options": f"-csearch_path={schema}"},
-        pool_pre_ping=True,
-    )
+    return sqlalchemy_engine(url)[0]
 
 
 class Runner:

@@ -270,4 +270,4 @@ def test_a_store_of_another_schema_version_is_refused_clearly(closed: dict[str, 
     _sql(closed["path"], ("UPDATE ledger_meta SET value = '99' WHERE name = 'schema_version'", ()))
     result = CliRunner().invoke(cli, ["--db", closed["url"], "verify"])
     assert result.exit_code == 2
-    assert "schema version 99" in result.stderr and "release that wrote it" in result.stderr
+    assert "schema version 99" in result.stderr and "ledger migrate" in result.stderr

@@ -1,0 +1,19 @@
+"""Alembic environment: the store named by the `ledger migrate` caller, online only."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import text
+
+from ledger.store.engine import sqlalchemy_engine
+
+url = context.config.attributes["url"]
+engine, schema = sqlalchemy_engine(url)
+with engine.connect() as connection:
+    if schema is not None:
+        connection.execute(text(f'SET search_path TO "{schema}"'))
+    context.configure(connection=connection, version_table_schema=schema)
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()
+engine.dispose()
