@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 from ledger import Ledger
@@ -82,3 +83,25 @@ def test_copy_from_sqlite_to_postgresql_verifies_against_the_original_checkpoint
     back = f"sqlite:///{tmp_path / 'back.db'}"
     assert run(postgres_url, "copy", "--to", back).exit_code == 0
     assert run(back, "verify", "--checkpoint", str(tmp_path / "cp.note")).exit_code == 0
+
+
+def test_a_read_only_open_reads_and_verifies_while_a_writer_appends(
+    postgres_url: str, tmp_path: Path, story: list[dict[str, Any]], config_path: Path
+) -> None:
+    from ledger.errors import ReadOnlyStore
+    from ledger.log import VerifiableLog
+    from ledger.signing import create_signer
+
+    with Ledger.init(postgres_url, tmp_path / "k", config=config_path) as writer:
+        writer.record_many(story)
+        VerifiableLog(writer).checkpoint(create_signer(tmp_path / "s", "t/ledger"))
+        with Ledger.open(postgres_url, tmp_path / "k", read_only=True) as reader:
+            with reader.store.snapshot() as snapshot:
+                seen = snapshot.head().sequence
+                writer.record_many([*story[:3], {**story[3], "id": "late-1"}])  # not blocked
+                assert snapshot.head().sequence == seen  # the reader's snapshot holds still
+            assert reader.verify().intact
+            assert VerifiableLog(reader).prove_inclusion(5)["treeSize"] == seen
+            assert next(e["type"] for e in reader.export(subject="cust-1004")) == "collected"
+            with pytest.raises(ReadOnlyStore):
+                reader.read("cust-1002", actor="staff:dpo", purpose="essential.legal_obligation")

@@ -293,6 +293,10 @@ class PostgresStore:
                 # eventsourcing's pool hands out dict rows; ours are tuples, then put back
                 factory = conn.row_factory
                 conn.row_factory = tuple_row  # type: ignore[assignment]
+                # a read-only open is read-only in the server too, as on a streaming replica
+                conn.execute(
+                    "SET default_transaction_read_only = " + ("on" if self.read_only else "off")
+                )
                 try:
                     yield conn
                 finally:
