@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,3 +100,24 @@ def filled(ledger: Ledger, story: list[dict[str, Any]]) -> Ledger:
 def _signing_key_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may create a signing key in the working directory."""
     monkeypatch.setenv("LEDGER_SIGNING", str(tmp_path / "default-signing"))
+
+
+@contextlib.contextmanager
+def fresh_store(engine: str) -> Iterator[tuple[str, Path]]:
+    """A new store URL and keys folder for one hypothesis example, removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if engine == "sqlite":
+            yield f"sqlite:///{Path(tmp) / 'l.db'}", Path(tmp) / "keys"
+            return
+        server = postgres_server()
+        if server is None:
+            pytest.skip("no PostgreSQL server (set LEDGER_TEST_POSTGRES_URL)")
+        schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
+        try:
+            yield f"{server}?schema={schema}", Path(tmp) / "keys"
+        finally:
+            with psycopg.connect(server, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+ENGINES = ["sqlite", "postgresql"]

@@ -21,10 +21,11 @@ from ledger.workload import generate
 
 
 class Cli:
-    def __init__(self, tmp: Path, config: Path) -> None:
+    def __init__(self, tmp: Path, config: Path, url: str | None = None) -> None:
         self.tmp = tmp
         self.db_path = tmp / "l.db"
-        self.base = ["--db", f"sqlite:///{self.db_path}", "--keys", str(tmp / "keys"),
+        self.url = url or f"sqlite:///{self.db_path}"
+        self.base = ["--db", self.url, "--keys", str(tmp / "keys"),
                      "--config", str(config), "--signing-key", str(tmp / "signing")]  # fmt: skip
 
     def __call__(self, *args: str, input: bytes | None = None) -> Result:
@@ -36,12 +37,22 @@ class Cli:
         assert result.exit_code == 0, result.output
 
 
-@pytest.fixture
-def run(tmp_path: Path, config_path: Path, story: list[dict[str, Any]]) -> Cli:
-    runner = Cli(tmp_path, config_path)
+def _started(runner: Cli, story: list[dict[str, Any]]) -> Cli:
     assert runner("init", "--origin", "northgate-it/ledger").exit_code == 0
     runner.events(story)
     return runner
+
+
+@pytest.fixture
+def run(store_url: str, tmp_path: Path, config_path: Path, story: list[dict[str, Any]]) -> Cli:
+    """The story in a ledger with a signing key, on SQLite and on PostgreSQL."""
+    return _started(Cli(tmp_path, config_path, store_url), story)
+
+
+@pytest.fixture
+def sqlite_run(tmp_path: Path, config_path: Path, story: list[dict[str, Any]]) -> Cli:
+    """The same on SQLite only, for tests that copy the database file."""
+    return _started(Cli(tmp_path, config_path), story)
 
 
 def test_checkpoint_is_a_c2sp_signed_note_verifiable_with_the_public_key(run: Cli) -> None:
@@ -105,7 +116,8 @@ def test_proofs_for_many_sizes_and_positions_verify(data: st.DataObject) -> None
         assert log.prove_consistency(old, tree)["size1"] == old
 
 
-def test_verify_against_a_checkpoint_passes_then_catches_a_rollback(run: Cli) -> None:
+def test_verify_against_a_checkpoint_passes_then_catches_a_rollback(sqlite_run: Cli) -> None:
+    run = sqlite_run
     older = run.tmp / "older.db"
     shutil.copy(run.db_path, older)  # a copy taken now (the WAL was checkpointed on close)
     run.events(list(generate(20, seed=3)))

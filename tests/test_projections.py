@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import itertools
 import random
-import tempfile
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ENGINES, fresh_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -272,27 +271,30 @@ def _tables(p: Projections) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("engine", ENGINES)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10_000),
     size=st.integers(1, 150),
     cuts=st.lists(st.integers(1, 149), max_size=6),
 )
 def test_incremental_and_rebuilt_projections_are_identical(
-    seed: int, size: int, cuts: list[int]
+    engine: str, seed: int, size: int, cuts: list[int]
 ) -> None:
     events = list(generate(size, seed=seed, subjects=12))
     random.Random(seed).shuffle(events)  # late arrivals everywhere
     bounds = sorted({0, size, *(c for c in cuts if c < size)})
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'l.db'}"
-        with Ledger.init(url, Path(tmp) / "keys") as ledger, Projections(ledger) as p:
-            for start, end in itertools.pairwise(bounds):
-                ledger.record_many(events[start:end])
-                p.catch_up()
-            assert p.catch_up() == 0  # exactly once: nothing is applied twice
-            incremental = _tables(p)
-            views = (p.inventory(), p.consent(), p.requests(), p.breaches(), p.ropa())
-            assert p.rebuild() == ledger.size
-            assert _tables(p) == incremental
-            assert (p.inventory(), p.consent(), p.requests(), p.breaches(), p.ropa()) == views
+    with (
+        fresh_store(engine) as (url, keys),
+        Ledger.init(url, keys) as ledger,
+        Projections(ledger) as p,
+    ):
+        for start, end in itertools.pairwise(bounds):
+            ledger.record_many(events[start:end])
+            p.catch_up()
+        assert p.catch_up() == 0  # exactly once: nothing is applied twice
+        incremental = _tables(p)
+        views = (p.inventory(), p.consent(), p.requests(), p.breaches(), p.ropa())
+        assert p.rebuild() == ledger.size
+        assert _tables(p) == incremental
+        assert (p.inventory(), p.consent(), p.requests(), p.breaches(), p.ropa()) == views

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import itertools
-import tempfile
-from pathlib import Path
 from typing import Any
 
+import pytest
+from conftest import ENGINES, fresh_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -100,33 +100,32 @@ def _expected(events: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
     ]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("engine", ENGINES)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches=st.lists(st.lists(event(), min_size=1, max_size=8), min_size=1, max_size=5))
 def test_any_valid_sequence_chains_verifies_and_reads_back_as_the_model_says(
-    batches: list[list[dict[str, Any]]],
+    engine: str, batches: list[list[dict[str, Any]]]
 ) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'l.db'}"
-        with Ledger.init(url, Path(tmp) / "keys") as ledger:
-            receipts = [r for batch in batches for r in ledger.record_many(batch)]
-            sequences = [r.sequence for r in receipts]
-            assert sequences == list(range(2, len(sequences) + 2))  # 1 is the vocabulary
-            report = ledger.verify()
-            assert report.intact and report.size == len(sequences) + 1
-            events = [e for batch in batches for e in batch]
-            stop = ledger.size
-            rows = [
-                r
-                for r in ledger.export(
-                    decrypt=True, actor="staff:auditor", purpose="essential.legal_obligation"
-                )
-                if r["sequence"] <= stop
-            ][1:]
-            assert len(rows) == len(events)
-            for row, sent, expected in zip(rows, events, _expected(events), strict=True):
-                assert row["type"] == sent["type"] and row["subject"] == sent["subject"]
-                assert row.get("data") == expected
-                if "data" in sent:
-                    hidden = set(sent["data"]) - set(expected or {})
-                    assert set(row.get("data_erased", [])) == hidden
-            assert ledger.verify().intact  # the recorded accesses chain too
+    with fresh_store(engine) as (url, keys), Ledger.init(url, keys) as ledger:
+        receipts = [r for batch in batches for r in ledger.record_many(batch)]
+        sequences = [r.sequence for r in receipts]
+        assert sequences == list(range(2, len(sequences) + 2))  # 1 is the vocabulary
+        report = ledger.verify()
+        assert report.intact and report.size == len(sequences) + 1
+        events = [e for batch in batches for e in batch]
+        stop = ledger.size
+        rows = [
+            r
+            for r in ledger.export(
+                decrypt=True, actor="staff:auditor", purpose="essential.legal_obligation"
+            )
+            if r["sequence"] <= stop
+        ][1:]
+        assert len(rows) == len(events)
+        for row, sent, expected in zip(rows, events, _expected(events), strict=True):
+            assert row["type"] == sent["type"] and row["subject"] == sent["subject"]
+            assert row.get("data") == expected
+            if "data" in sent:
+                hidden = set(sent["data"]) - set(expected or {})
+                assert set(row.get("data_erased", [])) == hidden
+        assert ledger.verify().intact  # the recorded accesses chain too
