@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import Tracking
-from sqlalchemy import Engine, Table, delete, insert, select, update
+from sqlalchemy import Engine, Table, create_engine, delete, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.pool import StaticPool
 
 from ledger import chain
 from ledger.api import Ledger
@@ -50,7 +51,12 @@ class Runner:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self.engine = engine_for(ledger.store.url)
+        if ledger.store.read_only:
+            # A read-only connection (a replica) cannot write the shared tables: keep this
+            # process's own, in memory, built from the chain through the read-only connection.
+            self.engine = create_engine("sqlite://", poolclass=StaticPool)
+        else:
+            self.engine = engine_for(ledger.store.url)
         facts.metadata.create_all(self.engine)
 
     def close(self) -> None:

@@ -61,8 +61,9 @@ class Projections:
     # -- upkeep --------------------------------------------------------------------------------
 
     def catch_up(self) -> int:
-        """Apply new events (none on a read-only connection); how many were applied."""
-        return 0 if self.ledger.store.read_only else self.runner.catch_up()
+        """Apply new events; how many were applied. On a read-only connection the tables are
+        this process's own, in memory, and the first query builds them from the chain."""
+        return self.runner.catch_up()
 
     def rebuild(self) -> int:
         """Replay the whole chain into empty tables."""

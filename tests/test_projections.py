@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import random
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -298,3 +299,23 @@ def test_incremental_and_rebuilt_projections_are_identical(
         assert p.rebuild() == ledger.size
         assert _tables(p) == incremental
         assert (p.inventory(), p.consent(), p.requests(), p.breaches(), p.ropa()) == views
+
+
+def test_a_read_only_connection_answers_from_its_own_tables(
+    store: tuple[str, Path], ledger: Ledger, story: list[dict[str, Any]], config_path: Path
+) -> None:
+    ledger.record_many(story)
+    url, keys = store
+    with (
+        Ledger.open(url, keys, config=config_path, read_only=True) as reader,
+        Projections(reader) as p,
+    ):
+        assert p.status().behind == reader.size  # nothing shared was written
+        assert _by(p.inventory(), "subject")["cust-1004"].status == "erased"
+        assert p.status().behind == 0
+        ledger.record(type="objected", actor="svc:web", subject="cust-1001",
+                      purpose="marketing.communications.email")  # fmt: skip
+        states = {(s.subject, s.purpose): s.state for s in p.consent()}
+        assert states[("cust-1001", "marketing.communications.email")] == "objected"
+    with Projections(ledger) as shared:
+        assert shared.status().position == 0  # the reader never touched the shared tables
