@@ -61,7 +61,8 @@ class LedgerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LedgerError as exc:
-            click.echo(f"error: {exc}", err=True)
+            lines = str(exc).splitlines() or [""]  # one line, whatever a driver put in it
+            click.echo(f"error: {lines[0]}", err=True)
             ctx.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise

@@ -22,8 +22,8 @@ def _jsonl(events: list[dict[str, Any]]) -> bytes:
 class Cli:
     """Runs `ledger` against one store, keys folder and configuration."""
 
-    def __init__(self, tmp_path: Path, config_path: Path) -> None:
-        self.db = f"sqlite:///{tmp_path / 'ledger.db'}"
+    def __init__(self, tmp_path: Path, config_path: Path, url: str) -> None:
+        self.db = url
         self.keys = tmp_path / "keys"
         self.config = config_path
         self.signing = tmp_path / "signing"
@@ -48,8 +48,9 @@ class Cli:
 
 
 @pytest.fixture
-def run(tmp_path: Path, config_path: Path) -> Cli:
-    return Cli(tmp_path, config_path)
+def run(store_url: str, tmp_path: Path, config_path: Path) -> Cli:
+    """The command against a store on SQLite, and on PostgreSQL."""
+    return Cli(tmp_path, config_path, store_url)
 
 
 def test_init_creates_store_and_keys_and_refuses_to_overwrite(run: Cli) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ledger import Ledger
+from ledger.config import Config
 from ledger.errors import KeyUnavailable, ReadOnlyStore
 
 MARKERS = {
@@ -20,9 +22,11 @@ MARKERS = {
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> tuple[str, Path]:
-    """These tests read and rewrite the SQLite file itself."""
-    return f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "keys"
+def sqlite_ledger(tmp_path: Path, config: Config) -> Iterator[Ledger]:
+    """For the tests that read the SQLite file and its WAL byte by byte."""
+    url = f"sqlite:///{tmp_path / 'file-ledger.db'}"
+    with Ledger.init(url, tmp_path / "file-keys", config=config) as opened:
+        yield opened
 
 
 def _collect(subject: str, at: str = "2026-06-01T09:00:00Z", **extra: Any) -> dict[str, Any]:
@@ -55,7 +59,8 @@ def _path(ledger: Ledger) -> Path:
     return Path(ledger.store.url.removeprefix("sqlite:///"))
 
 
-def test_no_marker_value_in_the_database_file_or_its_wal(ledger: Ledger) -> None:
+def test_no_marker_value_in_the_database_file_or_its_wal(sqlite_ledger: Ledger) -> None:
+    ledger = sqlite_ledger
     ledger.record_many([_collect(f"cust-{n}") for n in range(1, 40)])
     files = _files(_path(ledger))
     assert any(name.endswith("-wal") for name in files), "the WAL must be checked while open"
@@ -100,7 +105,8 @@ def test_erasing_one_category_leaves_the_others_readable(ledger: Ledger) -> None
     assert ledger.verify().intact
 
 
-def test_erasure_leaves_no_wrapped_key_in_the_file_or_wal(ledger: Ledger) -> None:
+def test_erasure_leaves_no_wrapped_key_in_the_file_or_wal(sqlite_ledger: Ledger) -> None:
+    ledger = sqlite_ledger
     ledger.record(**_collect("cust-4001"))
     ledger.record(**_collect("cust-4002"))
     conn = sqlite3.connect(_path(ledger))

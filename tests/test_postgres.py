@@ -105,3 +105,9 @@ def test_a_read_only_open_reads_and_verifies_while_a_writer_appends(
             assert next(e["type"] for e in reader.export(subject="cust-1004")) == "collected"
             with pytest.raises(ReadOnlyStore):
                 reader.read("cust-1002", actor="staff:dpo", purpose="essential.legal_obligation")
+
+
+def test_a_missing_postgresql_ledger_is_named_in_one_line(postgres_url: str) -> None:
+    result = CliRunner().invoke(cli, ["--db", postgres_url, "verify"])
+    assert result.exit_code == 2
+    assert "no ledger" in result.stderr and len(result.stderr.strip().splitlines()) == 1

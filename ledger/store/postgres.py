@@ -306,7 +306,12 @@ class PostgresStore:
         except psycopg.errors.UndefinedTable:
             raise StoreNotFound(f"no ledger at {self.url}: run `ledger init` first") from None
         except (psycopg.Error, PersistenceError) as exc:
-            raise StoreError(f"store error on {self.url}: {type(exc).__name__}: {exc}") from None
+            first = (str(exc).strip().splitlines() or [""])[0]
+            if "does not exist" in first and ("relation" in first or "schema" in first):
+                raise StoreNotFound(f"no ledger at {self.url}: run `ledger init` first") from None
+            if "read-only transaction" in first:
+                raise ReadOnlyStore(f"{self.url} is read-only: cannot write to it") from None
+            raise StoreError(f"store error on {self.url}: {type(exc).__name__}: {first}") from None
 
     def exists(self) -> bool:
         with self._connection() as conn:
