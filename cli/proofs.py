@@ -35,6 +35,17 @@ def public(settings: Settings) -> None:
     click.echo(settings.signer().verifier_key)
 
 
+@keys.command()
+@pass_settings
+def rotate(settings: Settings) -> None:
+    """Re-wrap every data key under a new key-encryption key; events and checkpoints unchanged."""
+    with settings.open() as ledger:
+        old, new, count = ledger.rotate_kek(settings.keys)
+    click.echo(
+        f"re-wrapped {count} data keys: key-encryption key {old} -> {new}; the old one is gone"
+    )
+
+
 @cli.group()
 def prove() -> None:
     """RFC 9162 proofs, against the latest checkpoint by default."""

@@ -24,7 +24,7 @@ from ledger import chain
 from ledger.canonical import utc_timestamp
 from ledger.config import Config, load_config
 from ledger.contract import validate
-from ledger.crypto import DataKey
+from ledger.crypto import DataKey, wrap_aad
 from ledger.errors import (
     InvalidEvent,
     KeyUnavailable,
@@ -32,11 +32,19 @@ from ledger.errors import (
     StoreError,
     StoreExists,
 )
-from ledger.keys import KeySource, create_keys, load_keys
+from ledger.keys import (
+    KeySource,
+    LocalKeySource,
+    create_keys,
+    finish_rotation,
+    load_keys,
+    pending_rotation,
+    prepare_rotation,
+)
 from ledger.merkle import TreeBuilder
 from ledger.replay import Finding, revalidate
 from ledger.sealing import KeyCache, Pending, Receipt, Sealer, tree_at, unwrap
-from ledger.store import Head, Store, StoredRow, open_store
+from ledger.store import Head, Store, StoredRow, WrappedKey, open_store
 from ledger.store.base import SCHEMA_VERSION
 from ledger.verify import VerifyReport, verify_snapshot
 
@@ -163,6 +171,14 @@ class Ledger:
                 source, problem = None, str(exc)
         else:
             source = keys
+        if (
+            source is not None
+            and source.kek_id != meta.get("kek_id")
+            and isinstance(keys, str | Path | None)
+        ):
+            # a rotation that committed in the store but crashed before the folder caught up
+            folder = Path(keys or os.environ.get("LEDGER_KEYS") or DEFAULT_KEYS)
+            source = pending_rotation(folder, meta.get("kek_id", "")) or source
         if source is not None and source.kek_id != meta.get("kek_id"):
             store.close()
             raise KeyUnavailable(
@@ -309,6 +325,39 @@ class Ledger:
             raise InvalidEvent("the ledger's own events are named ledger.*", key="type")
         at = utc_timestamp(datetime.now(UTC))
         return self._append([[Pending(0, uuid7(), {"at": at, **event}, None)]])[0]
+
+    def rotate_kek(self, folder: Path) -> tuple[str, str, int]:
+        """Re-wrap every data key under a fresh key-encryption key, in one transaction; events,
+        chain, tree and checkpoints are untouched and every value stays readable. The old key
+        is then removed from *folder*. Returns (old id, new id, data keys re-wrapped)."""
+        old = self._require_keys()
+        if not isinstance(old, LocalKeySource) or old.origin == "the environment":
+            raise KeyUnavailable(
+                "only a key-encryption key kept in the keys folder can be rotated here; "
+                "rotate a key from the environment or a KMS where it is kept"
+            )
+        new = prepare_rotation(folder, old)
+        with self.store.writer() as tx:
+            stored = tx.all_keys()
+            tx.rewrap(
+                [
+                    WrappedKey(
+                        k.key_id, k.subject, k.category,
+                        new.wrap(
+                            old.unwrap(k.wrapped, wrap_aad(k.key_id, k.subject, k.category)),
+                            wrap_aad(k.key_id, k.subject, k.category),
+                        ),
+                        new.kek_id,
+                    )
+                    for k in stored
+                ]
+            )  # fmt: skip
+            tx.set_meta("kek_id", new.kek_id)
+        finish_rotation(folder)
+        self.keys = new
+        self.meta["kek_id"] = new.kek_id
+        self._cache.keys.clear()
+        return old.kek_id, new.kek_id, len(stored)
 
     def revalidate(self) -> list[Finding]:
         """Every stored event checked again under the vocabulary recorded before it."""

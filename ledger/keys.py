@@ -63,6 +63,10 @@ class LocalKeySource:
         self._seal_id = hashlib.sha256(b"ledger-seal-id/v1\x00" + seal_key).hexdigest()[:16]
         self._mac_key = seal_key
 
+    def seal_key_bytes(self) -> bytes:
+        """The seal key itself, to carry over into a rotated source (never logged)."""
+        return self._mac_key
+
     @property
     def seal_id(self) -> str:
         """A public fingerprint of the seal key."""
@@ -111,6 +115,37 @@ def create_keys(folder: Path) -> LocalKeySource:
     _write_secret(folder / KEK_FILE, kek)
     _write_secret(folder / SEAL_FILE, seal_key)
     return LocalKeySource(kek, seal_key, origin=str(folder))
+
+
+NEXT_KEK_FILE = "kek.key.next"
+
+
+def prepare_rotation(folder: Path, current: LocalKeySource) -> LocalKeySource:
+    """A fresh key-encryption key written beside the current one (kek.key.next), with the same
+    seal key; it replaces kek.key only once the store has re-wrapped every data key."""
+    path = folder / NEXT_KEK_FILE
+    path.unlink(missing_ok=True)  # an unfinished earlier rotation that never committed
+    kek = new_key()
+    _write_secret(path, kek)
+    return LocalKeySource(kek, current.seal_key_bytes(), origin=str(folder))
+
+
+def finish_rotation(folder: Path) -> None:
+    """Make kek.key.next the key-encryption key; the old one is gone."""
+    os.replace(folder / NEXT_KEK_FILE, folder / KEK_FILE)
+
+
+def pending_rotation(folder: Path, wanted_kek_id: str) -> LocalKeySource | None:
+    """The rotated key, if a rotation committed in the store but not yet in the folder."""
+    path = folder / NEXT_KEK_FILE
+    if not path.exists():
+        return None
+    current = load_keys(folder, env={})
+    rotated = LocalKeySource(_read_secret(path), current.seal_key_bytes(), origin=str(folder))
+    if rotated.kek_id != wanted_kek_id:
+        return None
+    finish_rotation(folder)
+    return rotated
 
 
 def _read_secret(path: Path) -> bytes:

@@ -65,6 +65,16 @@ class WriteTx(Protocol):
 
     def add_keys(self, keys: Sequence[WrappedKey]) -> None: ...
 
+    def all_keys(self) -> list[WrappedKey]:
+        """Every live wrapped data key (for re-wrapping under a new key-encryption key)."""
+        ...
+
+    def rewrap(self, keys: Sequence[WrappedKey]) -> None:
+        """Replace the wrapped bytes and key-encryption key id of existing data keys."""
+        ...
+
+    def set_meta(self, name: str, value: str) -> None: ...
+
     def destroy_keys(self, key_ids: Sequence[str]) -> None:
         """Delete wrapped keys so that no copy stays readable in the store."""
         ...

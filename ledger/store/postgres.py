@@ -155,6 +155,26 @@ class _PostgresWriteTx:
             [(k.key_id, k.subject, k.category, k.wrapped, k.kek_id) for k in keys],
         )  # fmt: skip
 
+    def all_keys(self) -> list[WrappedKey]:
+        self._c.execute(
+            _q(self._s, "SELECT key_id, subject, category, wrapped, kek_id FROM {s}.ledger_keys")
+        )
+        return [WrappedKey(k, s, c, bytes(w), kek) for k, s, c, w, kek in self._c.fetchall()]
+
+    def rewrap(self, keys: Sequence[WrappedKey]) -> None:
+        if keys:
+            self._c.executemany(
+                _q(self._s, "UPDATE {s}.ledger_keys SET wrapped = %s, kek_id = %s "
+                            "WHERE key_id = %s"),
+                [(k.wrapped, k.kek_id, k.key_id) for k in keys],
+            )  # fmt: skip
+        self.keys_destroyed = True
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._c.execute(
+            _q(self._s, "UPDATE {s}.ledger_meta SET value = %s WHERE name = %s"), (value, name)
+        )
+
     def destroy_keys(self, key_ids: Sequence[str]) -> None:
         self._c.execute(
             _q(self._s, "DELETE FROM {s}.ledger_keys WHERE key_id = ANY(%s)"), (list(key_ids),)

@@ -162,6 +162,20 @@ class _SQLiteWriteTx:
             [(k.key_id, k.subject, k.category, k.wrapped, k.kek_id) for k in keys],
         )
 
+    def all_keys(self) -> list[WrappedKey]:
+        self._c.execute("SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys")
+        return [WrappedKey(k, s, c, bytes(w), kek) for k, s, c, w, kek in self._c.fetchall()]
+
+    def rewrap(self, keys: Sequence[WrappedKey]) -> None:
+        self._c.executemany(
+            "UPDATE ledger_keys SET wrapped = ?, kek_id = ? WHERE key_id = ?",
+            [(k.wrapped, k.kek_id, k.key_id) for k in keys],
+        )
+        self.keys_destroyed = True  # old wrapped bytes must leave the file and the WAL too
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._c.execute("UPDATE ledger_meta SET value = ? WHERE name = ?", (value, name))
+
     def destroy_keys(self, key_ids: Sequence[str]) -> None:
         for i in range(0, len(key_ids), _CHUNK):
             chunk = list(key_ids[i : i + _CHUNK])
