@@ -90,6 +90,34 @@ def consistency(settings: Settings, old_size: int, new_size: int | None, as_json
     _print_proof(proof, as_json)
 
 
+@cli.command()
+@click.option(
+    "--events",
+    "sizes",
+    type=int,
+    multiple=True,
+    help="Ledger sizes to measure (repeatable; default 10,000 and 100,000).",
+)
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the figures as JSON.",
+)
+@click.option("--no-proofs", is_flag=True, help="Skip the proof timings.")
+def bench(sizes: tuple[int, ...], json_file: Path | None, no_proofs: bool) -> None:
+    """Measure the ledger against plain eventsourcing and hashlib, in the same run."""
+    from ledger.projections.bench import measure, table
+
+    runs = [measure(n, proofs=not no_proofs) for n in (sizes or (10_000, 100_000))]
+    click.echo(table(runs))
+    if json_file is not None:
+        json_file.write_bytes(
+            orjson.dumps([r.to_dict() for r in runs], option=orjson.OPT_INDENT_2)
+        )  # fmt: skip
+
+
 @cli.command(name="verify-bundle")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option("--key", "key_file", required=True,

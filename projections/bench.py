@@ -1,0 +1,216 @@
+"""`ledger bench`: the ledger against its baselines, measured in the same run.
+
+Baselines: plain `eventsourcing` on SQLite saving the same events (no chain, no
+encryption) batched and one at a time, and reading them back; SHA-256 over the
+same canonical bytes with `hashlib` (the floor for verification). Durability is the
+same for both sides: SQLite in WAL mode with synchronous=FULL, one fsync per commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+import tempfile
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from ledger.api import Ledger
+from ledger.log import VerifiableLog
+from ledger.signing import create_signer
+from ledger.workload import generate
+
+from .views import Projections
+
+BATCH = 1000
+SINGLES = 300
+
+
+class Recorded(Aggregate):
+    """The baseline's aggregate: one event per ledger event, the same payload."""
+
+    @event("Recorded")
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.payload = payload
+
+
+@dataclass
+class Figure:
+    """One measured figure and its baseline from the same run."""
+
+    name: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_name: str | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.baseline:
+            return None
+        return self.value / self.baseline
+
+
+@dataclass
+class Run:
+    events: int
+    durability: str = "SQLite WAL, synchronous=FULL (every commit fsynced), both sides"
+    figures: list[Figure] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "durability": self.durability,
+            "figures": [{**asdict(f), "ratio": f.ratio} for f in self.figures],
+        }
+
+
+@contextmanager
+def _folder() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory() as tmp:
+        yield Path(tmp)
+
+
+def _rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def _timed(work: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def _baseline_app(folder: Path) -> Application[Any]:
+    return Application(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+             "SQLITE_DBNAME": str(folder / "baseline.db")}
+    )  # fmt: skip
+
+
+def measure(count: int, *, proofs: bool = True) -> Run:
+    """Every figure for *count* events of the demo's mix."""
+    events = list(generate(count))
+    run = Run(count)
+    with _folder() as folder:
+        app = _baseline_app(folder)
+        aggregates = [Recorded(payload=e) for e in events]
+        base_batch = _timed(
+            lambda: [app.save(*aggregates[i : i + BATCH]) for i in range(0, count, BATCH)]
+        )
+        singles = min(SINGLES, count)
+        base_single = _timed(lambda: [app.save(Recorded(payload=e)) for e in events[:singles]])
+        recorder = app.recorder
+
+        def read_back() -> None:
+            start, seen = 1, 0
+            while batch := recorder.select_notifications(start=start, limit=5000):
+                for notification in batch:
+                    app.mapper.to_domain_event(notification)
+                seen += len(batch)
+                start = batch[-1].id + 1
+
+        base_read = _timed(read_back)
+        app.close()
+
+        with Ledger.init(f"sqlite:///{folder / 'ledger.db'}", folder / "keys") as ledger:
+            batched = _timed(
+                lambda: [ledger.record_many(events[i : i + BATCH]) for i in range(0, count, BATCH)]
+            )
+            single = _timed(lambda: [ledger.record_many([e]) for e in events[:singles]])
+            verify_time = _timed(ledger.verify)
+            tracemalloc.start()  # a second pass for memory: tracing slows what it watches
+            ledger.verify()
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            size = ledger.size
+            floor = _hashing_floor(ledger)
+            run.figures += [
+                Figure("batched import", _rate(count, batched), "events/s",
+                       _rate(count, base_batch), "eventsourcing save, batches of 1000"),
+                Figure("one event per transaction", _rate(singles, single), "events/s",
+                       _rate(singles, base_single), "eventsourcing save, one aggregate"),
+                Figure("verify (chain, tree, seals)", _rate(size, verify_time), "events/s",
+                       _rate(count, base_read), "eventsourcing read back and decode"),
+                Figure("verify vs hashing floor", _rate(size, verify_time), "events/s",
+                       _rate(size, floor), "hashlib SHA-256 over the same bytes"),
+                Figure("verify peak memory (Python)", peak / 1e6, "MB"),
+            ]  # fmt: skip
+            run.figures += _latencies(ledger, events)
+            if proofs:
+                run.figures += _proofs(ledger, folder)
+            run.figures += _projections(ledger)
+    return run
+
+
+def _hashing_floor(ledger: Ledger) -> float:
+    """Seconds to SHA-256 every stored record, read into memory first (the floor)."""
+    with ledger.store.snapshot() as snapshot:
+        states = [row.state for row in snapshot.rows()]
+    return _timed(lambda: [hashlib.sha256(s).digest() for s in states])
+
+
+def _latencies(ledger: Ledger, events: list[dict[str, Any]]) -> list[Figure]:
+    busiest = Counter(e["subject"] for e in events if "subject" in e).most_common(1)[0][0]
+    probe = {"type": "accessed", "actor": "staff:bench", "categories": ["user.name"],
+             "purpose": "essential.service", "system": "crm"}  # fmt: skip
+
+    def median_latency(subject: str) -> float:
+        times = []
+        for _ in range(50):
+            started = time.perf_counter()
+            ledger.record_many([{**probe, "subject": subject}])
+            times.append(time.perf_counter() - started)
+        return statistics.median(times) * 1e3
+
+    fresh = median_latency("cust-never-seen")
+    busy = median_latency(str(busiest))
+    return [Figure("append latency, subject with the longest history", busy, "ms",
+                   fresh, "append latency, a new subject")]  # fmt: skip
+
+
+def _proofs(ledger: Ledger, folder: Path) -> list[Figure]:
+    log = VerifiableLog(ledger)
+    log.checkpoint(create_signer(folder / "signing", "bench/ledger"))
+    size = ledger.size
+    inclusion: list[float] = []
+    consistency: list[float] = []
+    for n in range(1, 51):
+        seq, old = 1 + (n * 7919) % size, 1 + (n * 104729) % size
+        inclusion.append(_timed(lambda: log.prove_inclusion(seq)))  # noqa: B023
+        consistency.append(_timed(lambda: log.prove_consistency(old)))  # noqa: B023
+    return [
+        Figure("inclusion proof (median)", statistics.median(inclusion) * 1e3, "ms"),
+        Figure("consistency proof (median)", statistics.median(consistency) * 1e3, "ms"),
+    ]
+
+
+def _projections(ledger: Ledger) -> list[Figure]:
+    with Projections(ledger) as projections:
+        rebuild = _timed(projections.rebuild)
+        as_of = _timed(lambda: projections.inventory(as_of="2026-03-01T00:00:00Z"))
+    return [
+        Figure("projection rebuild", _rate(ledger.size, rebuild), "events/s"),
+        Figure("as-of inventory query", as_of, "s"),
+    ]
+
+
+def table(runs: list[Run]) -> str:
+    """The runs as a readable table: each figure, its baseline and the ratio."""
+    lines = []
+    for run in runs:
+        lines.append(f"N = {run.events:,} ({run.durability})")
+        for f in run.figures:
+            text = f"  {f.name:<52} {f.value:>12,.2f} {f.unit}"
+            if f.baseline is not None:
+                text += f"  | {f.baseline_name}: {f.baseline:,.2f}  ratio {f.ratio:.2f}x"
+            lines.append(text)
+    return "\n".join(lines)
