@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from ledger import Ledger
+from ledger.canonical import utc_timestamp
+from ledger.contract import parse_timestamp
 from ledger.projections import Projections
 from ledger.projections import facts as fact_tables
 from ledger.workload import generate
@@ -319,3 +321,23 @@ def test_a_read_only_connection_answers_from_its_own_tables(
         assert states[("cust-1001", "marketing.communications.email")] == "objected"
     with Projections(ledger) as shared:
         assert shared.status().position == 0  # the reader never touched the shared tables
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1971, 1, 1),
+        max_value=datetime(9998, 12, 31),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+        ),
+    ),
+    separator=st.sampled_from(["T", "t", " "]),
+    zulu=st.sampled_from(["Z", "z", "+00:00"]),
+)
+def test_the_fast_time_parser_agrees_with_the_contracts(
+    moment: datetime, separator: str, zulu: str
+) -> None:
+    text = moment.isoformat(sep=separator)
+    if text.endswith("+00:00"):
+        text = text[:-6] + zulu
+    assert fact_tables.utc(text) == utc_timestamp(parse_timestamp(text))
