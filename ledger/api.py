@@ -162,6 +162,7 @@ class Ledger:
             )
         source: KeySource | None
         problem = None
+        folder = None
         if isinstance(keys, str | Path) or keys is None:
             folder = Path(keys or os.environ.get("LEDGER_KEYS") or DEFAULT_KEYS)
             try:
@@ -171,13 +172,8 @@ class Ledger:
                 source, problem = None, str(exc)
         else:
             source = keys
-        if (
-            source is not None
-            and source.kek_id != meta.get("kek_id")
-            and isinstance(keys, str | Path | None)
-        ):
+        if source is not None and folder is not None and source.kek_id != meta.get("kek_id"):
             # a rotation that committed in the store but crashed before the folder caught up
-            folder = Path(keys or os.environ.get("LEDGER_KEYS") or DEFAULT_KEYS)
             source = pending_rotation(folder, meta.get("kek_id", "")) or source
         if source is not None and source.kek_id != meta.get("kek_id"):
             store.close()

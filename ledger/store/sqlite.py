@@ -438,25 +438,16 @@ class SQLiteStore:
     # -- reading ---------------------------------------------------------------------------
 
     def head(self) -> Head:
-        with self._transaction(commit=False) as c:
-            c.execute("SELECT sequence, hash, key_epoch, vocabulary, seal FROM ledger_head")
-            found = c.fetchone()
-        if found is None:
-            raise StoreNotFound(f"{self.url} has no head row: not a ledger store")
-        return Head(found[0], bytes(found[1]), found[2], found[3], found[4])
+        with self.snapshot() as snapshot:
+            return snapshot.head()
 
     def rows(self, start: int = 1, stop: int | None = None) -> Iterator[StoredRow]:
         """Stored rows in sequence order from *start* to *stop* (inclusive), one snapshot."""
-        sql = f"SELECT {_ROW_COLUMNS} FROM {EVENTS_TABLE} WHERE rowid >= ?"
-        params: list[int] = [start]
-        if stop is not None:
-            sql += " AND rowid <= ?"
-            params.append(stop)
-        with self._transaction(commit=False) as c:
-            c.execute(sql + " ORDER BY rowid", params)
-            while batch := c.fetchmany(2000):
-                for values in batch:
-                    yield _row(values)
+        with self.snapshot() as snapshot:
+            for row in snapshot.rows(start):
+                if stop is not None and row.sequence > stop:
+                    return
+                yield row
 
     def notifications(self, start: int, limit: int, stop: int) -> list[tuple[int, bytes]]:
         """(sequence, record bytes) from eventsourcing's notification log, for projections."""
@@ -501,8 +492,8 @@ class SQLiteStore:
 
     def nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """Merkle tree nodes by (level, index), level 0 being the events' leaf hashes."""
-        with self._transaction(commit=False) as c:
-            return _select_nodes(c, positions)
+        with self.snapshot() as snapshot:
+            return snapshot.nodes(positions)
 
     @contextmanager
     def snapshot(self) -> Iterator[_SQLiteSnapshot]:
@@ -525,11 +516,8 @@ class SQLiteStore:
 
     def checkpoints(self) -> list[tuple[int, str]]:
         """Every stored checkpoint note, by size."""
-        with self._transaction(commit=False) as c:
-            c.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger_checkpoints'"
-            )
-            return _checkpoints(c) if c.fetchone() else []
+        with self.snapshot() as snapshot:
+            return snapshot.checkpoints()
 
     def keys(self, key_ids: Sequence[str]) -> dict[str, WrappedKey]:
         found: dict[str, WrappedKey] = {}
