@@ -58,8 +58,11 @@ _MARKETING = "marketing.communications.email"
 def _text(rng: random.Random, low: int, high: int) -> str:
     size = rng.randint(low, high)
     words: list[str] = []
-    while sum(len(w) + 1 for w in words) < size:
-        words.append(rng.choice(_WORDS))
+    length = 0
+    while length < size:
+        word = rng.choice(_WORDS)
+        words.append(word)
+        length += len(word) + 1
     return " ".join(words)[:size]
 
 
