@@ -20,10 +20,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ledger import chain
+from ledger import chain, parallel
 from ledger.canonical import utc_timestamp
 from ledger.config import Config, load_config
-from ledger.contract import validate
+from ledger.contract import filter_text, validate
 from ledger.crypto import DataKey, wrap_aad
 from ledger.errors import (
     InvalidEvent,
@@ -218,6 +218,10 @@ class Ledger:
 
         ``at`` defaults to now; a refusal names the event's position in *events*.
         """
+        if isinstance(events, Mapping | str | bytes) or not isinstance(events, Iterable):
+            raise InvalidEvent(
+                f"record_many takes a list of events (mappings), not {type(events).__name__}"
+            )
         return self.record_numbered(enumerate(events, start=1), label="event", default_at=True)
 
     def record_numbered(
@@ -296,15 +300,27 @@ class Ledger:
 
     # -- verifying ---------------------------------------------------------------------------
 
-    def verify(self, *, progress: Callable[[int], None] | None = None) -> VerifyReport:
-        """Re-hash and re-link every stored event; with keys, check every seal too."""
+    def verify(
+        self, *, progress: Callable[[int], None] | None = None, workers: int | None = None
+    ) -> VerifyReport:
+        """Re-hash and re-link every stored event; with keys, check every seal too.
+
+        *workers*: processes to check ranges of the chain at once (default: one per core
+        for large ledgers, or ``LEDGER_VERIFY_WORKERS``; 1 checks in this process). The
+        report is the same either way."""
+        mac = self.keys.mac if self.keys is not None else None
         with self.store.snapshot() as snapshot:
-            return verify_snapshot(
-                snapshot,
-                ledger_id=self.ledger_id,
-                mac=self.keys.mac if self.keys is not None else None,
-                progress=progress,
-            )
+            count = parallel.workers_for(snapshot.head().sequence, workers)
+            if count > 1:
+                return parallel.verify_parallel(
+                    snapshot,
+                    url=self.store.url,
+                    ledger_id=self.ledger_id,
+                    mac=mac,
+                    workers=count,
+                    progress=progress,
+                )
+            return verify_snapshot(snapshot, ledger_id=self.ledger_id, mac=mac, progress=progress)
 
     @property
     def seal_mac(self) -> Callable[[bytes], bytes] | None:
@@ -381,6 +397,7 @@ class Ledger:
         keys remain (erased categories listed under ``data_erased``), and the read
         is first recorded as an ``accessed`` event by *actor* for *purpose*, per subject.
         """
+        subject = filter_text("subject", subject)
         stop = self.store.head().sequence
         if not decrypt:
             for row in self._rows(subject, stop):

@@ -12,8 +12,7 @@ except ``data``; ``data`` holds one encrypted envelope per category.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -24,9 +23,8 @@ GENESIS = bytes(32)
 _RECORD_KEYS = frozenset({"v", "seq", "recorded_at", "prev", "uuid", "event", "data", "shredded"})
 
 
-@dataclass(frozen=True)
-class Record:
-    """One stored record, parsed."""
+class Record(NamedTuple):
+    """One stored record, parsed (a named tuple: built once per row when verifying)."""
 
     seq: int
     recorded_at: str
@@ -81,8 +79,8 @@ def parse(raw: bytes) -> Record:
         raise ValueError("record is not valid JSON") from exc
     if not isinstance(obj, dict):
         raise ValueError("record is not a JSON object")
-    unknown = obj.keys() - _RECORD_KEYS
-    if unknown:
+    if not _RECORD_KEYS.issuperset(obj):
+        unknown = obj.keys() - _RECORD_KEYS
         raise ValueError(f"record has unknown fields: {', '.join(sorted(unknown))}")
     if obj.get("v") != RECORD_VERSION:
         raise ValueError(f"record format version {obj.get('v')!r} is not {RECORD_VERSION}")
@@ -100,15 +98,7 @@ def parse(raw: bytes) -> Record:
         raise ValueError("record event is malformed")
     if not isinstance(recorded_at, str) or not isinstance(uuid, str):
         raise ValueError("record time or uuid is malformed")
-    return Record(
-        seq=seq,
-        recorded_at=recorded_at,
-        prev=prev,
-        uuid=uuid,
-        event=event,
-        data=obj.get("data"),
-        shredded=obj.get("shredded"),
-    )
+    return Record(seq, recorded_at, prev, uuid, event, obj.get("data"), obj.get("shredded"))
 
 
 def row_seal_message(ledger_id: str, seq: int, digest: bytes) -> bytes:

@@ -80,6 +80,10 @@ class TreeBuilder:
         self.size += 1
         return completed
 
+    def peaks(self) -> list[bytes]:
+        """The hashes of the perfect subtrees on the right edge, largest first (see edge)."""
+        return list(self._stack)
+
     def root(self) -> bytes:
         if not self._stack:
             return EMPTY_ROOT

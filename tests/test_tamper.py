@@ -10,9 +10,22 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from ledger import Ledger, chain
+from ledger import Ledger, chain, parallel
 from ledger.canonical import sha256
 from ledger.cli.main import cli
+
+
+@pytest.fixture(autouse=True, params=["one core", "parallel"])
+def verify_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every finding must be the same whether one process checks the chain or several do
+    (tiny chunks, so the demo's events span several ranges and tree levels above them)."""
+    if request.param == "parallel":
+        monkeypatch.setenv("LEDGER_VERIFY_WORKERS", "2")
+        monkeypatch.setattr(parallel, "CHUNK_LEVEL", 2)
+        monkeypatch.setattr(parallel, "RANGE_CHUNKS", 3)
+    else:
+        monkeypatch.setenv("LEDGER_VERIFY_WORKERS", "1")
+    return str(request.param)
 
 
 @pytest.fixture
@@ -271,3 +284,53 @@ def test_a_store_of_another_schema_version_is_refused_clearly(closed: dict[str, 
     result = CliRunner().invoke(cli, ["--db", closed["url"], "verify"])
     assert result.exit_code == 2
     assert "schema version 99" in result.stderr and "ledger migrate" in result.stderr
+
+
+def _node(path: Path, level: int, index: int) -> bytes:
+    conn = sqlite3.connect(path)
+    (digest,) = conn.execute(
+        "SELECT hash FROM ledger_tree WHERE level = ? AND idx = ?", (level, index)
+    ).fetchone()
+    conn.close()
+    return bytes(digest)
+
+
+@pytest.mark.parametrize("level", [1, 2, 3, 4])
+def test_changed_merkle_node_is_found_at_the_event_that_completes_it(
+    closed: dict[str, Any], level: int
+) -> None:
+    path = closed["path"]
+    index = 1  # leaves [2**level, 2**(level+1)): completed by event 2**(level+1)
+    _sql(path, ("UPDATE ledger_tree SET hash = ? WHERE level = ? AND idx = ?",
+                (bytes(32), level, index)))  # fmt: skip
+    code, report = _verify_cli(closed["url"], closed["keys"], closed["config"])
+    assert code == 1
+    assert report["first_bad"] == (index + 1) << level
+    assert f"(level {level}, index {index})" in report["reason"]
+
+
+def test_deleted_merkle_node_is_found(closed: dict[str, Any]) -> None:
+    path = closed["path"]
+    _sql(path, ("DELETE FROM ledger_tree WHERE level = 3 AND idx = 2", ()))
+    code, report = _verify_cli(closed["url"], closed["keys"], closed["config"])
+    assert code == 1
+    assert report["first_bad"] == 3 << 3
+    assert "tree" in report["reason"]
+
+
+def test_extra_merkle_node_beyond_the_events_is_found(closed: dict[str, Any]) -> None:
+    path, size = closed["path"], closed["size"]
+    _sql(path, ("INSERT INTO ledger_tree (level, idx, hash) VALUES (1, ?, ?)",
+                (size // 2 + 5, bytes(32))))  # fmt: skip
+    code, report = _verify_cli(closed["url"], closed["keys"], closed["config"])
+    assert code == 1
+    assert report["first_bad"] == size
+    assert "no event accounts for" in report["reason"]
+
+
+def test_intact_root_is_the_same_both_ways(closed: dict[str, Any]) -> None:
+    with Ledger.open(closed["url"], closed["keys"], config=closed["config"]) as ledger:
+        one, several = ledger.verify(workers=1), ledger.verify(workers=2)
+    assert one.intact and several.intact
+    assert one.root == several.root and one.root is not None
+    assert _node(closed["path"], 1, 0)  # the tree is stored, so both compared it

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 SCHEMA_VERSION = 1
 
@@ -25,9 +25,9 @@ class Head:
     seal: bytes | None  # MAC over (ledger id, sequence, hash) by the key holder
 
 
-@dataclass(frozen=True)
-class StoredRow:
-    """One stored event: the record bytes and the columns derived from them."""
+class StoredRow(NamedTuple):
+    """One stored event: the record bytes and the columns derived from them (a named tuple:
+    one is built per row read)."""
 
     sequence: int
     uuid: str
@@ -97,12 +97,15 @@ class Snapshot(Protocol):
 
     def head(self) -> Head: ...
 
-    def rows(self, start: int = 1) -> Iterator[StoredRow]:
-        """Every stored row from *start*, in sequence order, including any beyond the head."""
+    def rows(self, start: int = 1, stop: int | None = None) -> Iterator[StoredRow]:
+        """Every stored row from *start* to *stop* (inclusive; no bound: including any beyond
+        the head), in sequence order."""
         ...
 
-    def level(self, level: int) -> Iterator[tuple[int, bytes]]:
-        """The stored Merkle nodes of one level (>= 1), by index."""
+    def level(
+        self, level: int, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[int, bytes]]:
+        """The stored Merkle nodes of one level (>= 1) with index in [start, stop), by index."""
         ...
 
     def levels(self) -> list[int]:

@@ -11,6 +11,7 @@ READ ONLY transaction, which never blocks writers.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +28,10 @@ from ledger.merkle import leaf_hash
 from ledger.store.base import SCHEMA_VERSION, Head, StoredRow, WrappedKey
 
 EVENTS_TABLE = "ledger_events"
+_LAST = 2**63 - 1  # no bound: bigint's largest value
+_CURSORS = itertools.count()  # server-side cursors open at once need distinct names
+# fresh connections tried when pooled ones turn out dropped: the pool holds at most 6
+_RECONNECTS = 7
 _COLUMNS = "notification_id, originator_id, topic, subject, client_id, state, hash, mac"
 
 
@@ -89,6 +94,17 @@ def _schema_statements(schema: str) -> list[Composed]:
             "note text NOT NULL, created_at text NOT NULL)"
         ).format(s),
     ]
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether *exc* (psycopg's, or eventsourcing's wrapping of it) is a dropped connection:
+    class 08 (connection exception), 57P01-57P03 (terminated by an administrator, a crash or
+    a shutdown), or no SQLSTATE at all (the socket closed under the client)."""
+    cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+    if not isinstance(cause, psycopg.OperationalError):
+        return False
+    state = cause.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 def _q(schema: str, text: str) -> Composed:
@@ -227,24 +243,28 @@ class _PostgresSnapshot:
         return Head(found[0], bytes(found[1]), found[2], found[3],
                     None if found[4] is None else bytes(found[4]))  # fmt: skip
 
-    def rows(self, start: int = 1) -> Iterator[StoredRow]:
-        with self._conn.cursor(name="ledger_rows") as cur:
+    def rows(self, start: int = 1, stop: int | None = None) -> Iterator[StoredRow]:
+        with self._conn.cursor(name=f"ledger_rows_{next(_CURSORS)}") as cur:
             cur.itersize = 2000
             cur.execute(
                 _q(self._s, f"SELECT {_COLUMNS} FROM {{s}}.ledger_events "
-                            "WHERE notification_id >= %s ORDER BY notification_id"),
-                (start,),
+                            "WHERE notification_id >= %s AND notification_id <= %s "
+                            "ORDER BY notification_id"),
+                (start, _LAST if stop is None else stop),
             )  # fmt: skip
             for values in cur:
                 yield _row(values)
 
-    def level(self, level: int) -> Iterator[tuple[int, bytes]]:
-        with self._conn.cursor(name=f"ledger_level_{level}") as cur:
+    def level(
+        self, level: int, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[int, bytes]]:
+        with self._conn.cursor(name=f"ledger_level_{next(_CURSORS)}") as cur:
             cur.itersize = 2000
             cur.execute(
-                _q(self._s, "SELECT idx, hash FROM {s}.ledger_tree WHERE level = %s ORDER BY idx"),
-                (level,),
-            )
+                _q(self._s, "SELECT idx, hash FROM {s}.ledger_tree "
+                            "WHERE level = %s AND idx >= %s AND idx < %s ORDER BY idx"),
+                (level, start, _LAST if stop is None else stop),
+            )  # fmt: skip
             for index, digest in cur:
                 yield index, bytes(digest)
 
@@ -309,24 +329,40 @@ class PostgresStore:
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         try:
-            with self.datastore.get_connection() as conn:
-                # eventsourcing's pool hands out dict rows; ours are tuples, then put back
-                factory = conn.row_factory
-                conn.row_factory = tuple_row  # type: ignore[assignment]
-                # a read-only open is read-only in the server too, as on a streaming replica
-                conn.execute(
-                    "SET default_transaction_read_only = " + ("on" if self.read_only else "off")
-                )
-                try:
-                    yield conn
-                finally:
-                    conn.row_factory = factory
+            for attempt in range(_RECONNECTS + 1):
+                with self.datastore.get_connection() as conn:
+                    try:
+                        # a read-only open is read-only in the server too, as on a replica
+                        conn.execute(
+                            "SET default_transaction_read_only = "
+                            + ("on" if self.read_only else "off")
+                        )
+                    except psycopg.OperationalError as exc:
+                        # A pooled connection the server dropped (restart, idle timeout,
+                        # pg_terminate_backend) fails here, before any work: the pool
+                        # discards it when it is handed back, and another is taken.
+                        if attempt < _RECONNECTS and _connection_lost(exc):
+                            continue
+                        raise
+                    # eventsourcing's pool hands out dict rows; ours are tuples, then put back
+                    factory = conn.row_factory
+                    conn.row_factory = tuple_row  # type: ignore[assignment]
+                    try:
+                        yield conn
+                    finally:
+                        conn.row_factory = factory
+                    return
         except psycopg.errors.ReadOnlySqlTransaction:
             raise ReadOnlyStore(f"{self.url} is read-only: cannot write to it") from None
         except psycopg.errors.UndefinedTable:
             raise StoreNotFound(f"no ledger at {self.url}: run `ledger init` first") from None
         except (psycopg.Error, PersistenceError) as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
+            if _connection_lost(exc):
+                raise StoreError(
+                    f"lost the connection to the PostgreSQL server of {self.url} ({first}); "
+                    "the transaction under way was not completed: try again"
+                ) from None
             if "does not exist" in first and ("relation" in first or "schema" in first):
                 raise StoreNotFound(f"no ledger at {self.url}: run `ledger init` first") from None
             if "read-only transaction" in first:

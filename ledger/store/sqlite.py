@@ -241,6 +241,9 @@ def _select_nodes(
     return found
 
 
+_LAST = 2**63 - 1  # no bound: SQLite's largest integer
+
+
 def _row(values: Sequence[Any]) -> StoredRow:
     return StoredRow(
         sequence=values[0],
@@ -268,17 +271,23 @@ class _SQLiteSnapshot:
             raise StoreNotFound("the store has no head row: not a ledger store")
         return Head(found[0], bytes(found[1]), found[2], found[3], found[4])
 
-    def rows(self, start: int = 1) -> Iterator[StoredRow]:
+    def rows(self, start: int = 1, stop: int | None = None) -> Iterator[StoredRow]:
         c = self._conn.execute(
-            f"SELECT {_ROW_COLUMNS} FROM {EVENTS_TABLE} WHERE rowid >= ? ORDER BY rowid", (start,)
+            f"SELECT {_ROW_COLUMNS} FROM {EVENTS_TABLE} WHERE rowid >= ? AND rowid <= ? "
+            "ORDER BY rowid",
+            (start, _LAST if stop is None else stop),
         )
         while batch := c.fetchmany(2000):
             for values in batch:
                 yield _row(values)
 
-    def level(self, level: int) -> Iterator[tuple[int, bytes]]:
+    def level(
+        self, level: int, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[int, bytes]]:
         c = self._conn.execute(
-            "SELECT idx, hash FROM ledger_tree WHERE level = ? ORDER BY idx", (level,)
+            "SELECT idx, hash FROM ledger_tree WHERE level = ? AND idx >= ? AND idx < ? "
+            "ORDER BY idx",
+            (level, start, _LAST if stop is None else stop),
         )
         while batch := c.fetchmany(2000):
             for index, digest in batch:
