@@ -14,20 +14,25 @@ import click
 import orjson
 
 from ledger.api import Ledger
-from ledger.errors import NotFound
+from ledger.errors import LedgerError, NotFound
 from ledger.projections import Projections
 from ledger.projections.model import plain, rfc3339
 
 from .main import Settings, cli, pass_settings
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _when(value: str | None, ledger: Ledger) -> str | None:
     """--as-of/--since/--until: RFC 3339, or a date meaning the end of that day locally."""
     if value is None or not _DATE.fullmatch(value):
         return value
-    day = datetime.fromisoformat(value).date()
+    try:
+        day = datetime.fromisoformat(value).date()
+    except ValueError:
+        raise LedgerError(
+            f"{value} is not a calendar date (YYYY-MM-DD) nor an RFC 3339 time"
+        ) from None
     end = datetime.combine(day, time(23, 59, 59, 999999), ZoneInfo(ledger.config.time_zone))
     return end.isoformat()
 

@@ -137,11 +137,15 @@ def parse(note: str) -> Checkpoint:
     if len(lines) < 3:
         raise CheckpointError("a checkpoint body has an origin, a size and a root hash")
     origin, size_text, root_text, *extensions = lines
-    if not origin or not size_text.isdigit() or (size_text != "0" and size_text[0] == "0"):
+    if (
+        not origin
+        or not (size_text.isascii() and size_text.isdigit())
+        or (size_text != "0" and size_text[0] == "0")
+    ):
         raise CheckpointError("the checkpoint's origin or size is malformed")
     try:
         root = _strict_b64(root_text)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: characters outside ASCII
         raise CheckpointError("the checkpoint's root hash is not base64") from None
     if len(root) != 32:
         raise CheckpointError("the checkpoint's root hash is not 32 bytes")
@@ -158,7 +162,7 @@ def verify(note: str, verifier: Verifier) -> Checkpoint:
             continue
         try:
             blob = _strict_b64(parts[2])
-        except binascii.Error:
+        except (binascii.Error, ValueError):
             continue
         if len(blob) != 68 or blob[:4] != verifier.key_id:
             continue

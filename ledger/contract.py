@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from ledger.countries import COUNTRY_CODES, TRANSFER_MECHANISMS, transfer_needs_mechanism
-from ledger.errors import InvalidEvent
+from ledger.errors import InvalidEvent, LedgerError
 from ledger.identifiers import looks_like_email, looks_like_phone
 from ledger.vocabulary import Kind, Vocabulary
 
@@ -509,3 +509,22 @@ def _retention_ends(start: datetime, match: re.Match[str]) -> None:
         end.astimezone(UTC)
     except OverflowError:
         raise _refuse("runs past the year 9999 from at", "retention") from None
+
+
+MAX_FILTER = 512  # longer than any identifier or category key the contract admits
+
+
+def filter_text(name: str, value: str | None) -> str | None:
+    """A query's filter value, checked: text that a database can hold, of a sane length.
+    LedgerError names the filter (never quoting the value: it could be personal data)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise LedgerError(f"the {name} filter must be text, not {type(value).__name__}")
+    if len(value) > MAX_FILTER:
+        raise LedgerError(f"the {name} filter is longer than {MAX_FILTER} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LedgerError(f"the {name} filter is not valid UTF-8 text") from None
+    return value

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, select
 
 from ledger import chain
 from ledger.api import Ledger, export_view
+from ledger.contract import filter_text
 
 from . import facts
 from .breaches import BreachTimeline, breaches
@@ -77,6 +78,7 @@ class Projections:
     def inventory(
         self, *, subject: str | None = None, as_of: When = None
     ) -> list[SubjectInventory]:
+        subject = filter_text("subject", subject)
         self.catch_up()
         with self.runner.engine.connect() as conn:
             return inventory(conn, as_of=as_of_text(as_of), subject=subject)
@@ -90,6 +92,7 @@ class Projections:
         return to_csv(self.ropa(as_of=as_of), self.ledger.config.name)
 
     def consent(self, *, subject: str | None = None, as_of: When = None) -> list[ConsentState]:
+        subject = filter_text("subject", subject)
         self.catch_up()
         with self.runner.engine.connect() as conn:
             return consents(conn, as_of=as_of_text(as_of), subject=subject)
@@ -102,6 +105,7 @@ class Projections:
             )
 
     def breaches(self, *, breach: str | None = None, as_of: When = None) -> list[BreachTimeline]:
+        breach = filter_text("breach", breach)
         self.catch_up()
         with self.runner.engine.connect() as conn:
             return breaches(conn, as_of=as_of_text(as_of), breach=breach)
@@ -116,6 +120,7 @@ class Projections:
         purpose: str | None = None,
     ) -> SubjectReport:
         """Art. 15 for one subject; values only with *decrypt* (recorded as an access first)."""
+        subject = filter_text("subject", subject) or ""
         held = self.inventory(subject=subject, as_of=as_of)
         report = SubjectReport(
             subject,
@@ -176,6 +181,9 @@ class Projections:
         until: When = None,
     ) -> list[dict[str, Any]]:
         """Events in ledger order (metadata only), filtered for an incident responder."""
+        subject, actor = filter_text("subject", subject), filter_text("actor", actor)
+        system, category = filter_text("system", system), filter_text("category", category)
+        types = [filter_text("type", t) or "" for t in types]
         self.catch_up()
         table = facts.events
         conditions: list[ColumnElement[bool]] = []

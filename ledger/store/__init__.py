@@ -17,7 +17,8 @@ def open_store(url: str, *, read_only: bool = False) -> Store:
     """The store named by a SQLAlchemy-style URL: ``sqlite:///path`` (later ``postgresql://``)."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        parsed.get_backend_name()
+    except (ArgumentError, ValueError):
         raise StoreError(
             f"cannot parse store URL {url!r}: expected e.g. sqlite:///ledger.db"
         ) from None
