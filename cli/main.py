@@ -27,6 +27,7 @@ from ledger.log import VerifiableLog, read_verifier
 from ledger.migrate import migrate as migrate_store
 from ledger.projections import Projections
 from ledger.projections.model import rfc3339
+from ledger.projections.report import render_report
 from ledger.replay import Finding
 from ledger.signing import (
     DEFAULT_SIGNING,
@@ -71,6 +72,13 @@ class LedgerGroup(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             ctx.exit(0)
+        except UnicodeError:  # e.g. undecodable bytes in an argument, reaching a driver
+            click.echo("error: an argument or input is not valid UTF-8 text", err=True)
+            ctx.exit(2)
+        except OSError as exc:  # the machine refused: a path too long, a folder not there...
+            where = f" ({str(exc.filename)[:200]})" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or type(exc).__name__}{where}", err=True)
+            ctx.exit(2)
         except Exception as exc:
             if os.environ.get("LEDGER_DEBUG"):
                 raise
@@ -372,10 +380,16 @@ def demo(parent: Path) -> None:
         _demo_summary(p)
         signer = create_signer(signing, ledger.meta["origin"])
         note = VerifiableLog(ledger).checkpoint(signer)
+        report_file = run.folder / "report.html"
+        report_file.write_text(render_report(p), encoding="utf-8")
     click.echo("signed checkpoint (C2SP), verifiable offline with the key below:")
     for line in note.splitlines():
         click.echo(f"  {line}")
     click.echo(f"  verifier key: {signer.verifier_key}")
+    click.echo(
+        f"report (one HTML file, no personal data values; open it in a browser or print it): "
+        f"{report_file}"
+    )
     click.echo("explore it:")
     click.echo(
         f"  export LEDGER_DB={run.url} LEDGER_KEYS={run.keys} LEDGER_CONFIG={run.config} "
@@ -390,6 +404,7 @@ def demo(parent: Path) -> None:
         "subject cust-1004",
         "history --subject cust-1002",
         "ropa --format csv",
+        "report --as-of 2026-06-01 -o report.html",
         "prove inclusion 5",
         "export --bundle evidence",
         "verify-bundle evidence --key $LEDGER_SIGNING/verifier.key",
@@ -447,3 +462,4 @@ def main() -> None:
 
 
 from . import proofs, questions  # noqa: E402, F401  (register their commands on `cli`)
+from . import report as _report  # noqa: E402, F401

@@ -217,6 +217,10 @@ def test_demo_runs_twice_each_in_its_own_fresh_folder(tmp_path: Path) -> None:
     folders = sorted(p for p in tmp_path.iterdir() if p.name.startswith("ledger-demo-"))
     assert len(folders) == 2
     assert "cust-1004" in outputs[0] and "readable values left: none" in outputs[0]
+    for folder in folders:  # each run writes its report, and says where
+        html = (folder / "report.html").read_text(encoding="utf-8")
+        assert html.startswith("<!DOCTYPE html>") and "INC-2026-001" in html
+        assert str(folder / "report.html") in "".join(outputs).replace("\n", "")
 
 
 def _installed(tmp_path: Path) -> tuple[list[str], dict[str, str]]:

@@ -1,0 +1,44 @@
+"""`ledger report`: one self-contained HTML file (integrity, breaches, requests, RoPA, consent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ledger.errors import LedgerError
+from ledger.projections.report import render_report
+
+from .main import Settings, cli, pass_settings
+from .questions import _projections, _when, as_of_option
+
+
+@cli.command()
+@as_of_option
+@click.option("--breach", "breach_id", default=None, metavar="ID", help="Only this breach.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the HTML to FILE (replacing a previous report there) instead of stdout.",
+)
+@pass_settings
+def report(
+    settings: Settings, as_of: str | None, breach_id: str | None, output: Path | None
+) -> None:
+    """One self-contained HTML report: integrity, breaches, requests, RoPA, transfers, consent.
+
+    Verification runs when the report is made. No personal data value is read or shown.
+    """
+    with _projections(settings) as p:
+        html = render_report(p, as_of=_when(as_of, p.ledger), breach=breach_id)
+    if output is None:
+        click.echo(html, nl=False)
+        return
+    try:
+        output.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise LedgerError(f"cannot write the report to {output}: {reason}") from None
+    click.echo(f"wrote the report to {output}", err=True)

@@ -1,0 +1,431 @@
+"""`ledger report`: one self-contained HTML file for auditors and responders.
+
+Integrity, breach timelines, request clocks, the record of processing and consent over time,
+from the projections only: no personal data value is read (nothing here decrypts) and every
+value written is escaped. Inline CSS and SVG; no script, font or link to anything outside.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from string import Template
+
+from ledger import chain
+from ledger import checkpoint as notes
+from ledger.errors import NotFound
+from ledger.verify import VerifyReport
+
+from .breaches import BreachTimeline
+from .clock import local_date
+from .model import as_of_text
+from .report_svg import Step, clock, consent_chart, short, timeline, when
+from .requests import RequestClock
+from .ropa import PurposeRecord
+from .views import Projections, When
+
+CONSENT_POINTS = 24  # at most this many moments in the consent chart
+
+STYLE = """
+:root { --ink: #1d2330; --muted: #5b6472; --rule: #d8dce3; --panel: #f5f6f8;
+  --accent: #1f5f8b; --late: #b3261e; --late-bg: #fbe9e7; --ok: #2e7d4f; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--ink); background: #fff; line-height: 1.45; font-size: 15px;
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+  sans-serif; }
+main { max-width: 1060px; margin: 0 auto; padding: 28px 32px 48px; }
+header { border-bottom: 3px solid var(--accent); margin-bottom: 8px; padding-bottom: 10px; }
+h1 { font-size: 1.7rem; margin: 0 0 4px; font-weight: 650; }
+h2 { font-size: 1.25rem; margin: 34px 0 10px; padding-bottom: 4px;
+  border-bottom: 1px solid var(--rule); }
+h3 { font-size: 1.05rem; margin: 22px 0 8px; }
+p.meta, .muted, figcaption { color: var(--muted); }
+p.meta { margin: 2px 0; font-size: 0.92rem; }
+nav ol { margin: 6px 0 0; padding-left: 20px; columns: 2; font-size: 0.92rem; }
+a { color: var(--accent); }
+code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace;
+  font-size: 0.86em; overflow-wrap: anywhere; }
+table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; font-size: 0.9rem; }
+th, td { text-align: left; vertical-align: top; padding: 5px 8px;
+  border-bottom: 1px solid var(--rule); }
+thead th { background: var(--panel); font-weight: 600; border-bottom: 2px solid var(--rule); }
+tbody th { font-weight: 600; }
+table.facts tbody th { width: 15rem; }
+h3 code { font-size: 0.95em; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 0.82rem;
+  font-weight: 600; border: 1px solid currentColor; white-space: nowrap; }
+.ok { color: var(--ok); }
+.nowrap { white-space: nowrap; }
+.bad, .late-text { color: var(--late); }
+tr.late td, tr.late th, tr.overdue td, tr.overdue th { background: var(--late-bg); }
+ul.flags { margin: 6px 0; padding-left: 20px; color: var(--late); }
+figure { margin: 10px 0 16px; padding: 12px; border: 1px solid var(--rule); border-radius: 6px;
+  overflow-x: auto; break-inside: avoid; }
+figcaption { font-size: 0.86rem; margin-top: 6px; }
+svg { max-width: 100%; height: auto; font-family: inherit; }
+svg.clock { min-width: 170px; }
+svg text { fill: var(--ink); font-size: 12px; }
+svg text.small { fill: var(--muted); font-size: 11px; }
+svg text.late-text { fill: var(--late); font-weight: 700; }
+svg .grid { stroke: #eceef2; stroke-width: 1; }
+svg .axis { stroke: #9aa1ad; stroke-width: 1; }
+svg .guide { stroke: #e3e6eb; stroke-width: 1; stroke-dasharray: 2 3; }
+svg .window { fill: #e8f0f7; stroke: #b8cfe2; }
+svg .step { fill: var(--accent); }
+svg .late { fill: var(--late); }
+svg .deadline { fill: #fff; stroke: var(--ink); stroke-width: 2; }
+svg .now { stroke: var(--muted); stroke-width: 1.5; stroke-dasharray: 4 3; }
+svg .series { fill: none; stroke-width: 2.5; }
+svg .track { fill: #e6e9ee; }
+svg .elapsed { fill: #8fb3cf; }
+svg .elapsed-late { fill: var(--late); }
+svg .target { stroke: var(--ink); stroke-width: 1.5; stroke-dasharray: 2 2; }
+svg .due { stroke: var(--ink); stroke-width: 2.5; }
+footer { margin-top: 40px; font-size: 0.82rem; color: var(--muted);
+  border-top: 1px solid var(--rule); padding-top: 8px; }
+@media print {
+  @page { size: A4; margin: 14mm 12mm; }
+  body { font-size: 10.5pt; }
+  main { max-width: none; padding: 0; }
+  nav { display: none; }
+  a { color: inherit; text-decoration: none; }
+  h2 { break-after: avoid; page-break-after: avoid; }
+  h3 { break-after: avoid; }
+  table, figure, tr { break-inside: avoid; page-break-inside: avoid; }
+  figure { border-color: #bbb; }
+  thead th { background: #eee; }
+  tr.late td, tr.late th, tr.overdue td, tr.overdue th { background: #f6dedb; }
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+}
+"""
+
+PAGE = Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$title</title>
+<style>$style</style>
+</head>
+<body>
+<main>
+<header>
+<h1>$title</h1>
+<p class="meta">Ledger <code>$origin</code> · state as of <strong>$as_of</strong>
+ · report made $made</p>
+<p class="meta">Subject identifiers only: this report holds no personal data values.</p>
+</header>
+<nav aria-label="Contents"><ol>
+<li><a href="#integrity">Integrity</a></li><li><a href="#breaches">Breaches</a></li>
+<li><a href="#requests">Data-subject requests</a></li>
+<li><a href="#ropa">Record of processing</a></li>
+<li><a href="#transfers">Transfers abroad</a></li><li><a href="#consent">Consent</a></li>
+</ol></nav>
+$body
+<footer>Generated by <code>ledger report</code> from the ledger's events; verification was run
+when the report was made.</footer>
+</main>
+</body>
+</html>
+""")
+
+
+def e(value: object) -> str:
+    """Escape one value for HTML text or an attribute (None as a dash)."""
+    return "—" if value is None else escape(str(value), quote=True)
+
+
+def _table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], *, caption: str = "", cls: str = ""
+) -> str:
+    """A table whose first cell of each row is a row header; cells are already escaped."""
+    head = "".join(f'<th scope="col">{e(h)}</th>' for h in headers)
+    body = []
+    for row in rows:
+        row_cls = ""
+        if row and row[0].startswith("\x00"):  # a marker: "\x00class\x00" first
+            _, row_cls, first = row[0].split("\x00", 2)
+            row = [first, *row[1:]]
+        cells = f'<th scope="row">{row[0]}</th>' + "".join(f"<td>{c}</td>" for c in row[1:])
+        body.append(f'<tr class="{row_cls}">{cells}</tr>' if row_cls else f"<tr>{cells}</tr>")
+    cap = f'<caption class="muted">{e(caption)}</caption>' if caption else ""
+    attr = f' class="{cls}"' if cls else ""
+    return f"<table{attr}>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _marked(cls: str, first: str) -> str:
+    return f"\x00{cls}\x00{first}"
+
+
+def _facts(pairs: Sequence[tuple[str, str]], label: str) -> str:
+    rows = "".join(f'<tr><th scope="row">{e(k)}</th><td>{v}</td></tr>' for k, v in pairs)
+    return f'<table class="facts" aria-label="{e(label)}"><tbody>{rows}</tbody></table>'
+
+
+def _nowrap(text: str) -> str:
+    return f'<span class="nowrap">{e(text)}</span>'
+
+
+def _stamp(text: str | None) -> str:
+    return "—" if text is None else e(short(when(text)))
+
+
+@dataclass
+class Checkpointed:
+    size: int
+    root: bytes
+    covers_to: str | None
+
+
+def latest_checkpoint(projections: Projections) -> Checkpointed | None:
+    """The latest stored checkpoint, and the time of the last event it covers."""
+    ledger = projections.ledger
+    stored = ledger.store.checkpoints()
+    if not stored:
+        return None
+    parsed = notes.parse(stored[-1][1])
+    rows = ledger.store.rows_at([parsed.size]) if parsed.size else []
+    at = chain.parse(rows[0].state).event.get("at") if rows else None
+    return Checkpointed(parsed.size, parsed.root, at)
+
+
+def integrity(projections: Projections, report: VerifyReport, made: datetime) -> str:
+    ledger = projections.ledger
+    if report.intact:
+        seals = "chain and seals" if report.seals_checked else "chain (seals not checked: no keys)"
+        result = f'<span class="badge ok">INTACT</span> {e(report.checked)} events, {e(seals)}'
+    else:
+        result = (
+            f'<span class="badge bad">NOT INTACT</span> at sequence {e(report.first_bad)}: '
+            f"{e(report.reason)}"
+        )
+    pairs = [("Events on the ledger", e(ledger.size)), ("Verification", result),
+             ("Verification run", e(short(made)))]  # fmt: skip
+    if report.root:
+        pairs.append(("Merkle root now (hex)", f"<code>{e(report.root)}</code>"))
+    last = latest_checkpoint(projections)
+    if last is None:
+        pairs.append(("Last checkpoint", "none yet (run <code>ledger checkpoint</code>)"))
+    else:
+        pairs += [
+            ("Last checkpoint size", f"{e(last.size)} events"),
+            ("Last checkpoint root", f"<code>{e(base64.b64encode(last.root).decode())}</code>"
+             f"<br><code>{e(last.root.hex())}</code> (hex)"),
+            ("Last checkpoint covers events to", _stamp(last.covers_to)),
+        ]  # fmt: skip
+    return '<section id="integrity"><h2>Integrity</h2>' + _facts(pairs, "Integrity") + "</section>"
+
+
+def _steps(b: BreachTimeline, moment: str) -> tuple[list[Step], list[list[str]]]:
+    steps: list[Step] = []
+    if b.exposed_from and b.exposed_from != b.aware_at:
+        steps.append(Step("exposed from", when(b.exposed_from)))
+    if b.aware_at:
+        steps.append(Step("aware", when(b.aware_at)))
+    if b.deadline:
+        steps.append(Step("72-hour deadline", when(b.deadline), "deadline"))
+    if b.assessed_at:
+        steps.append(Step(f"risk assessed: {b.risk}", when(b.assessed_at)))
+    for r in b.reports:
+        note = f"to {r.authority}, ref. {r.reference}"
+        if not r.on_time:
+            note = ("reason given: " + r.delay_reason) if r.delay_reason else "NO reason given"
+        steps.append(Step(f"reported ({r.phase})", when(r.at), "event" if r.on_time else "late",
+                          note))  # fmt: skip
+    for n in b.notifications:
+        steps.append(Step(f"{len(n['subjects'])} subject(s) told", when(n["at"]),
+                          note=f"by {n['channel']}: {', '.join(n['subjects'])}"))  # fmt: skip
+    if b.closed_at:
+        steps.append(Step("closed", when(b.closed_at)))
+    else:
+        missing = b.deadline and moment > b.deadline and not b.reports and b.risk != "unlikely"
+        steps.append(Step("as of (still open)" + ("; no report" if missing else ""),
+                          when(moment), "late" if missing else "now"))  # fmt: skip
+    steps.sort(key=lambda s: s.at)
+    rows = [
+        [_marked("late", e(s.label)) if s.kind == "late" else e(s.label), _nowrap(short(s.at)),
+         ('<strong class="late-text">LATE</strong> ' if s.kind == "late" else "") + e(s.note)]
+        for s in steps
+    ]  # fmt: skip
+    return steps, rows
+
+
+def breach_section(timelines: Sequence[BreachTimeline], moment: str) -> str:
+    parts = ['<section id="breaches"><h2>Breaches</h2>']
+    if not timelines:
+        parts.append("<p>No breach on the ledger at this moment.</p>")
+    for b in timelines:
+        parts.append(f'<h3 id="breach-{e(b.breach)}">{e(b.breach)}</h3>')
+        parts.append(f"<p>{e(b.description or 'no description')}</p>")
+        steps, rows = _steps(b, moment)
+        if steps:
+            window = (when(b.aware_at), when(b.deadline)) if b.aware_at and b.deadline else None
+            late = sum(1 for s in steps if s.kind == "late")
+            parts.append(
+                f"<figure>{timeline(b.breach, steps, window)}<figcaption>Breach {e(b.breach)} "
+                f"drawn to scale: the shaded band is the 72 hours from awareness to the "
+                f"authority deadline (square); circles are steps, diamonds marked LATE are late "
+                f"steps ({late} late).</figcaption></figure>"
+            )
+            parts.append(_table(["step", "when", "note"], rows, caption=f"Steps of {b.breach}"))
+        facts = [
+            ("Risk", e(b.risk or "not assessed")),
+            ("Systems", e(", ".join(b.systems) or "—")),
+            ("Data categories", e(", ".join(b.categories) or "—")),
+            ("Affected subjects", f"{len(b.affected)}: {e(', '.join(b.affected) or 'none')}"),
+            ("Not yet told", e(", ".join(b.not_notified) or "none")),
+        ]
+        parts.append(_facts(facts, f"Facts of breach {b.breach}"))
+        if b.flags:
+            parts.append('<ul class="flags">' + "".join(
+                f"<li><strong>Flag:</strong> {e(f)}</li>" for f in b.flags) + "</ul>")  # fmt: skip
+    return "".join(parts) + "</section>"
+
+
+def _status(c: RequestClock, today_text: str, zone: str) -> str:
+    today = datetime.fromisoformat(today_text).date()
+    if c.overdue and c.due:
+        return f'<span class="badge bad">OVERDUE</span> by {(today - c.due).days} day(s)'
+    if c.status == "open" and c.due:
+        return f"open, {(c.due - today).days} day(s) left"
+    if c.closed_at and c.due and local_date(when(c.closed_at), zone) > c.due:
+        return f'{e(c.status)} <span class="badge bad">LATE</span> {_nowrap(c.closed_at[:10])}'
+    closed = f" {_nowrap(c.closed_at[:10])}" if c.closed_at else ""
+    return f"{e(c.status)}{closed}"
+
+
+def requests_section(clocks: Sequence[RequestClock], today: str, zone: str) -> str:
+    parts = ['<section id="requests"><h2>Data-subject requests</h2>',
+             '<p class="muted">Overdue first. Clock: the grey bar runs from receipt to the '
+             "due date in force (solid tick); the dotted tick is the organisation's target; "
+             "the inner line is the time taken, to closure or, while open, to the report's "
+             "moment (red, and the row marked LATE, when past the due date).</p>"]  # fmt: skip
+    rows = []
+    for c in clocks:
+        end = (local_date(when(c.closed_at), zone) if c.closed_at
+               else datetime.fromisoformat(today).date())  # fmt: skip
+        late = c.due is not None and end > c.due
+        drawn = (clock(c.request, c.received, c.target, c.due, end, late)
+                 if c.received and c.target and c.due else "—")  # fmt: skip
+        due = _nowrap(str(c.due)) + (" (extended)" if c.extension_reason else "")
+        first = _marked("overdue", _nowrap(c.request)) if late else _nowrap(c.request)
+        rows.append([first, _nowrap(c.subject), e(c.kind), _nowrap(str(c.received)),
+                     _nowrap(str(c.target)), _nowrap(str(c.legal_due)), due,
+                     _status(c, today, zone), drawn, e("; ".join(c.flags) or "")])  # fmt: skip
+    if rows:
+        parts.append(_table(["request", "subject", "kind", "received", "target", "legal due",
+                             "due in force", "status", "clock", "flags"], rows))  # fmt: skip
+    else:
+        parts.append("<p>No data-subject request on the ledger at this moment.</p>")
+    return "".join(parts) + "</section>"
+
+
+def ropa_section(records: Sequence[PurposeRecord], controller: str) -> str:
+    parts = ['<section id="ropa"><h2>Record of processing (Art. 30)</h2>',
+             f"<p>Controller: <strong>{e(controller)}</strong>. Derived from what the ledger "
+             "shows happened, per purpose.</p>"]  # fmt: skip
+    if not records:
+        parts.append("<p>No processing recorded at this moment.</p>")
+    for r in records:
+
+        def joined(values: Sequence[str]) -> str:
+            return e(", ".join(values) or "—")
+
+        parts.append(f'<h3 class="purpose"><code>{e(r.purpose)}</code></h3>')
+        parts.append(_facts([
+            ("Data categories", joined(r.data_categories)),
+            ("Subject categories", joined(r.subject_categories)),
+            ("Lawful bases", joined(r.lawful_bases)),
+            ("Recipients", joined(r.recipients)),
+            ("Recipient categories", joined(r.recipient_categories)),
+            ("Transfers abroad", e(len(r.transfers))),
+            ("Retention", joined(r.retention)),
+            ("Systems (location)", joined(r.systems)),
+            ("Subjects · events", f"{e(r.subjects)} · {e(r.events)}"),
+        ], f"Record of processing for {r.purpose}"))  # fmt: skip
+    parts.append('</section><section id="transfers"><h2>Transfers abroad</h2>')
+    rows = []
+    for r in records:
+        for t in r.transfers:
+            safeguard = (e(t["safeguard"]) if t["safeguard"] else
+                         '<strong class="bad">none recorded</strong>')  # fmt: skip
+            rows.append([e(t["recipient"]), e(t["country"]), f"<code>{e(r.purpose)}</code>",
+                         safeguard])  # fmt: skip
+    if rows:
+        parts.append(_table(["recipient", "country", "purpose", "safeguard"], rows))
+    else:
+        parts.append("<p>No transfer abroad recorded.</p>")
+    return "".join(parts) + "</section>"
+
+
+def consent_section(projections: Projections, moment: str) -> str:
+    parts = ['<section id="consent"><h2>Consent</h2>']
+    states = projections.consent(as_of=moment)
+    firsts = [h["at"] for s in states for h in s.history]
+    if not firsts:
+        return "".join(parts) + "<p>No consent recorded at this moment.</p></section>"
+    start, end = when(min(firsts)), when(moment)
+    changes = sorted({when(at) for at in firsts})
+    if len(changes) > CONSENT_POINTS:  # too many to draw each: sample evenly
+        step = (end - start) / (CONSENT_POINTS - 1)
+        changes = [start + step * n for n in range(CONSENT_POINTS)]
+    moments = [*changes, end] if changes[-1] < end else changes
+    purposes = sorted({s.purpose for s in states})
+    series: dict[str, list[int]] = {p: [] for p in purposes}
+    for m in moments:
+        given = Counter(s.purpose for s in projections.consent(as_of=m) if s.state == "given")
+        for p in purposes:
+            series[p].append(given[p])
+    parts.append(
+        f"<figure>{consent_chart(moments, series)}<figcaption>Subjects with consent given, per "
+        f"purpose, at {len(moments)} moments (each change, or evenly spaced when "
+        f"there are many) from the first consent event "
+        f"({e(short(start))}) to the report's moment ({e(short(end))}).</figcaption></figure>"
+    )
+    rows = []
+    for p in purposes:
+        counts = Counter(s.state for s in states if s.purpose == p)
+        suppressed = sum(1 for s in states if s.purpose == p and s.suppressed)
+        rows.append([f"<code>{e(p)}</code>", e(counts["given"]), e(counts["withdrawn"]),
+                     e(counts["objected"]), e(suppressed)])  # fmt: skip
+    parts.append(_table(["purpose", "given", "withdrawn", "objected", "marketing suppressed"],
+                        rows, caption="Totals at the report's moment"))  # fmt: skip
+    return "".join(parts) + "</section>"
+
+
+def render_report(
+    projections: Projections,
+    *,
+    as_of: When = None,
+    breach: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """The whole report as one HTML document; NotFound if *breach* is not on the ledger."""
+    made = now or datetime.now(UTC)
+    moment = as_of_text(as_of if as_of is not None else made)
+    timelines = projections.breaches(breach=breach, as_of=moment)
+    if breach is not None and not timelines:
+        raise NotFound(f"no breach {breach!r} on the ledger at {moment}")
+    ledger = projections.ledger
+    verified = ledger.verify()
+    config = ledger.config
+    today = local_date(when(moment), config.time_zone).isoformat()
+    body = "".join([
+        integrity(projections, verified, made),
+        breach_section(timelines, moment),
+        requests_section(projections.requests(as_of=moment), today, config.time_zone),
+        ropa_section(projections.ropa(as_of=moment), config.name),
+        consent_section(projections, moment),
+    ])  # fmt: skip
+    return PAGE.substitute(
+        title=e(f"Personal-data audit report — {config.name}"),
+        style=STYLE,
+        origin=e(ledger.meta.get("origin", "")),
+        as_of=e(short(when(moment))),
+        made=e(short(made.astimezone(UTC))),
+        body=body,
+    )

@@ -1,0 +1,219 @@
+"""Inline SVG drawings of the HTML report: breach timelines, request clocks, consent over time.
+
+Pure string building: every text is escaped, every drawing has ``role="img"``, a ``<title>``
+and an ``aria-label``, and no drawing relies on colour alone (late steps are labelled LATE and
+drawn as a different shape; consent lines have their own dash pattern and a legend).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from html import escape
+
+DAY = timedelta(days=1)
+DASHES = ("", "6 3", "2 3", "8 3 2 3", "1 2", "10 4")
+LINE_COLOURS = ("#1f5f8b", "#7a4f9a", "#2e7d4f", "#8a6d1a", "#5a5a5a", "#3d6e70")
+
+
+def when(text: str) -> datetime:
+    """A stored UTC text (``...Z``) as an aware datetime."""
+    return datetime.fromisoformat(text)
+
+
+def short(moment: datetime | date) -> str:
+    if isinstance(moment, datetime):
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return moment.isoformat()
+
+
+@dataclass
+class Step:
+    """One moment on a breach's timeline."""
+
+    label: str
+    at: datetime
+    kind: str = "event"  # event | deadline | late | now
+    note: str = ""
+
+
+def _esc(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _ticks(start: datetime, end: datetime, count: int = 7) -> list[datetime]:
+    """Midnights between *start* and *end*, thinned to about *count*."""
+    first = start.replace(hour=0, minute=0, second=0, microsecond=0) + DAY
+    days = max(1, (end - start).days)
+    every = max(1, round(days / count))
+    for step in (1, 2, 7, 14, 28, 56, 91, 182, 364):
+        if step >= every:
+            every = step
+            break
+    ticks, tick = [], first
+    while tick <= end:
+        ticks.append(tick)
+        tick += every * DAY
+    return ticks
+
+
+def timeline(name: str, steps: Sequence[Step], window: tuple[datetime, datetime] | None) -> str:
+    """One breach drawn to scale: a row per step, the 72-hour window shaded across all rows."""
+    label_w, plot_w, row_h, top = 230, 690, 26, 32
+    width, height = label_w + plot_w + 30, top + row_h * len(steps) + 34
+    times = [s.at for s in steps]
+    start, end = min(times), max(times)
+    pad = max((end - start) * 0.04, timedelta(hours=2))
+    start, end = start - pad, end + pad
+    span = (end - start).total_seconds()
+
+    def x(moment: datetime) -> float:
+        return label_w + plot_w * (moment - start).total_seconds() / span
+
+    late = [s for s in steps if s.kind == "late"]
+    summary = f"Timeline of breach {name}: " + "; ".join(
+        f"{s.label} {short(s.at)}{' (LATE)' if s.kind == 'late' else ''}" for s in steps
+    )
+    out = [
+        f'<svg class="timeline" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{_esc(summary)}">',
+        f"<title>{_esc(summary)}</title>",
+    ]
+    bottom = top + row_h * len(steps)
+    if window is not None:
+        x0, x1 = x(window[0]), x(window[1])
+        out.append(
+            f'<rect class="window" x="{x0:.1f}" y="{top - 8}" width="{x1 - x0:.1f}" '
+            f'height="{bottom - top + 8}"/>'
+            f'<text class="small" x="{(x0 + x1) / 2:.1f}" y="{top - 12}" '
+            f'text-anchor="middle">72-hour window</text>'
+        )
+    for tick in _ticks(start, end):
+        tx = x(tick)
+        out.append(
+            f'<line class="grid" x1="{tx:.1f}" y1="{top - 6}" x2="{tx:.1f}" y2="{bottom}"/>'
+            f'<text class="small" x="{tx:.1f}" y="{bottom + 16}" '
+            f'text-anchor="middle">{tick:%d %b}</text>'
+        )
+    out.append(
+        f'<line class="axis" x1="{label_w}" y1="{bottom}" x2="{label_w + plot_w}" y2="{bottom}"/>'
+    )
+    for n, step in enumerate(steps):
+        cy, sx = top + row_h * n + row_h / 2, x(step.at)
+        text = step.label + (" — LATE" if step.kind == "late" else "")
+        out.append(
+            f'<line class="guide" x1="{label_w - 4}" y1="{cy:.1f}" x2="{sx:.1f}" y2="{cy:.1f}"/>'
+            f'<text class="{"late-text" if step.kind == "late" else "label"}" x="{label_w - 10}" '
+            f'y="{cy + 4:.1f}" text-anchor="end">{_esc(text)}</text>'
+        )
+        if step.kind == "late":
+            out.append(f'<path class="late" d="M{sx:.1f} {cy - 7:.1f} l7 7 l-7 7 l-7 -7 z"/>')
+        elif step.kind == "deadline":
+            out.append(
+                f'<rect class="deadline" x="{sx - 5:.1f}" y="{cy - 5:.1f}" width="10" height="10"/>'
+            )
+        elif step.kind == "now":
+            out.append(
+                f'<line class="now" x1="{sx:.1f}" y1="{top - 6}" x2="{sx:.1f}" y2="{bottom}"/>'
+            )
+        else:
+            out.append(f'<circle class="step" cx="{sx:.1f}" cy="{cy:.1f}" r="5"/>')
+    if late:
+        out.append(
+            f'<text class="late-text small" x="{label_w + plot_w}" y="{top - 12}" '
+            f'text-anchor="end">◆ late step</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def clock(request: str, received: date, target: date, due: date, end: date, late: bool) -> str:
+    """A request's clock: the run from received to the due date, the target marked, and the
+    time elapsed to *end* (its closure, or the report's moment while open) filled in."""
+    width, height, left, right = 200, 26, 6, 194
+    last = max(due, target, end)
+    days = max(1, (last - received).days)
+
+    def x(day: date) -> float:
+        return left + (right - left) * (day - received).days / days
+
+    label = (
+        f"Request {request}: received {received}, target {target}, due {due}, "
+        f"clock stopped or read on {end}{' — LATE' if late else ''}"
+    )
+    return (
+        f'<svg class="clock" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{_esc(label)}">'
+        f"<title>{_esc(label)}</title>"
+        f'<rect class="track" x="{left}" y="9" width="{x(due) - left:.1f}" height="8" rx="2"/>'
+        f'<rect class="{"elapsed-late" if late else "elapsed"}" x="{left}" y="11" '
+        f'width="{max(1.0, x(end) - left):.1f}" height="4" rx="2"/>'
+        f'<line class="target" x1="{x(target):.1f}" y1="4" x2="{x(target):.1f}" y2="22"/>'
+        f'<line class="due" x1="{x(due):.1f}" y1="2" x2="{x(due):.1f}" y2="24"/>'
+        "</svg>"
+    )
+
+
+def consent_chart(moments: Sequence[datetime], series: dict[str, list[int]]) -> str:
+    """Subjects with consent given, per purpose, at each moment: one stepped line each."""
+    left, top, plot_w, plot_h = 46, 28, 860, 170
+    width, height = left + plot_w + 24, top + plot_h + 40 + 20 * len(series)
+    peak = max([1, *(v for values in series.values() for v in values)])
+    first, last = moments[0], moments[-1]
+    span = max((last - first).total_seconds(), 1.0)
+
+    def x(moment: datetime) -> float:
+        return left + plot_w * (moment - first).total_seconds() / span
+
+    def y(value: int) -> float:
+        return top + plot_h - plot_h * value / peak
+
+    summary = "Subjects with consent given, per purpose, " + "; ".join(
+        f"{purpose}: "
+        + ", ".join(f"{m:%Y-%m-%d} {v}" for m, v in zip(moments, values, strict=True))
+        for purpose, values in series.items()
+    )
+    out = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{_esc(summary)}">',
+        f"<title>{_esc(summary)}</title>",
+    ]
+    step = max(1, peak // 5)
+    for value in range(0, peak + 1, step):
+        out.append(
+            f'<line class="grid" x1="{left}" y1="{y(value):.1f}" x2="{left + plot_w}" '
+            f'y2="{y(value):.1f}"/><text class="small" x="{left - 6}" y="{y(value) + 4:.1f}" '
+            f'text-anchor="end">{value}</text>'
+        )
+    for tick in _ticks(first, last, 9):
+        out.append(
+            f'<line class="grid" x1="{x(tick):.1f}" y1="{top}" x2="{x(tick):.1f}" '
+            f'y2="{top + plot_h}"/><text class="small" x="{x(tick):.1f}" y="{top + plot_h + 16}" '
+            f'text-anchor="middle">{tick:%d %b}</text>'
+        )
+    out.append(
+        f'<text class="small" x="{left - 30}" y="{top - 14}">subjects</text>'
+        f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" '
+        f'y2="{top + plot_h}"/>'
+    )
+    for n, (purpose, values) in enumerate(series.items()):
+        colour, dash = LINE_COLOURS[n % len(LINE_COLOURS)], DASHES[n % len(DASHES)]
+        points, previous = [], None
+        for moment, value in zip(moments, values, strict=True):
+            if previous is not None:
+                points.append(f"{x(moment):.1f},{y(previous):.1f}")
+            points.append(f"{x(moment):.1f},{y(value):.1f}")
+            previous = value
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+        out.append(
+            f'<polyline class="series" points="{" ".join(points)}" stroke="{colour}"{dashed}/>'
+        )
+        ly = top + plot_h + 36 + 20 * n
+        out.append(
+            f'<line x1="{left}" y1="{ly - 4}" x2="{left + 30}" y2="{ly - 4}" stroke="{colour}" '
+            f'stroke-width="2.5"{dashed}/><text class="label" x="{left + 38}" y="{ly}">'
+            f"{_esc(purpose)} (now {values[-1]})</text>"
+        )
+    out.append("</svg>")
+    return "".join(out)
