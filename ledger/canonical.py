@@ -30,4 +30,5 @@ def utc_timestamp(moment: datetime) -> str:
     """RFC 3339 UTC time with microseconds, as the ledger writes its own times."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: the ledger only records times with an offset")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is strftime("%Y-%m-%dT%H:%M:%S.%f") for the years 1000-9999, about 3x faster
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -8,6 +8,7 @@ answers "as of T" by reading the facts whose ``at`` is at or before T, in
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -118,23 +119,33 @@ _DURATION = re.compile(
 )
 
 
+def moment(text: str) -> datetime:
+    """A stored RFC 3339 time as an aware datetime (it passed the contract)."""
+    try:  # the C parser reads nearly all of them
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return parse_timestamp(text)  # lower-case t or z, which fromisoformat refuses
+    return parsed if parsed.tzinfo is not None else parse_timestamp(text)
+
+
 def utc(text: str) -> str:
     """An RFC 3339 time as the projections store it: UTC, microseconds, sortable as text."""
-    try:  # stored times passed the contract: the C parser reads nearly all of them
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = parse_timestamp(text)  # lower-case t or z, which fromisoformat refuses
-    if moment.tzinfo is None:
-        moment = parse_timestamp(text)
-    return utc_timestamp(moment)
+    if len(text) == 20 and text[10] == "T" and text[19] == "Z":  # the common spelling
+        return text[:19] + ".000000Z"
+    return utc_timestamp(moment(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _duration(duration: str) -> tuple[int, ...]:
+    match = _DURATION.fullmatch(duration)
+    if match is None:
+        raise ValueError(f"not an ISO 8601 duration: {duration}")
+    return tuple(int(g or 0) for g in match.groups())
 
 
 def add_duration(start: datetime, duration: str) -> datetime:
     """*start* plus an ISO 8601 duration; months and years move the calendar date."""
-    match = _DURATION.fullmatch(duration)
-    if match is None:
-        raise ValueError(f"not an ISO 8601 duration: {duration}")
-    years, months, weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    years, months, weeks, days, hours, minutes, seconds = _duration(duration)
     total = start.month - 1 + months + 12 * years
     year, month = start.year + total // 12, total % 12 + 1
     day = min(start.day, _month_days(year, month))
@@ -170,7 +181,7 @@ def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
     if kind in ("collected", "rectified"):
         retention = event.get("retention")
         until = (
-            utc_timestamp(add_duration(parse_timestamp(event["at"]), retention))
+            utc_timestamp(add_duration(moment(event["at"]), retention))
             if retention
             else None
         )

@@ -3,11 +3,12 @@ with whom, and whether it is held, erased or past its retention, at any moment."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import String, cast, literal, null, select, union_all
 from sqlalchemy.engine import Connection
 
 from . import facts
@@ -61,42 +62,55 @@ class SubjectInventory:
     categories: list[Holding]
 
 
-def _rows(conn: Connection, table: Any, as_of: str | None, subject: str | None) -> list[Any]:
-    query = select(table)
-    conditions = []
-    if as_of is not None:
-        conditions.append(table.c.at <= as_of)
+def _facts(conn: Connection, as_of: str, subject: str | None) -> Iterator[Any]:
+    """Holdings and erasures at or before *as_of*, one ordered stream: by subject, then time."""
+    h, e = facts.holdings, facts.erasures
+    text, none = String(), null()
+    held = select(
+        h.c.subject, h.c.at, h.c.seq, literal(0).label("erasure"), h.c.category, h.c.kind,
+        h.c.system, h.c.location, h.c.purpose, h.c.basis, h.c.source, h.c.retention,
+        h.c.retention_until, h.c.subject_category, cast(none, text).label("reason"),
+    ).where(h.c.at <= as_of)  # fmt: skip
+    erased = select(
+        e.c.subject, e.c.at, e.c.seq, literal(1), e.c.category, cast(none, text),
+        e.c.system, cast(none, text), cast(none, text), cast(none, text), cast(none, text),
+        cast(none, text), cast(none, text), cast(none, text), e.c.reason,
+    ).where(e.c.at <= as_of)  # fmt: skip
     if subject is not None:
-        conditions.append(table.c.subject == subject)
-    if conditions:
-        query = query.where(and_(*conditions))
-    return list(conn.execute(query.order_by(table.c.at, table.c.seq)))
+        held, erased = held.where(h.c.subject == subject), erased.where(e.c.subject == subject)
+    both = union_all(held, erased).subquery()
+    query = select(both).order_by(both.c.subject, both.c.at, both.c.seq, both.c.category)
+    return iter(conn.execute(query))
+
+
+def _shares(conn: Connection, as_of: str, subject: str | None) -> dict[str, list[Any]]:
+    s = facts.shares
+    query = select(s).where(s.c.at <= as_of)
+    if subject is not None:
+        query = query.where(s.c.subject == subject)
+    found: dict[str, list[Any]] = {}
+    for row in conn.execute(query.order_by(s.c.subject, s.c.at, s.c.seq, s.c.category)):
+        found.setdefault(row.subject, []).append(row)
+    return found
 
 
 def inventory(
     conn: Connection, *, as_of: str, subject: str | None = None
 ) -> list[SubjectInventory]:
     """Every subject's holdings (or one subject's) as they stood at *as_of* (UTC text)."""
-    held = _rows(conn, facts.holdings, as_of, subject)
-    erased = _rows(conn, facts.erasures, as_of, subject)
-    shared = _rows(conn, facts.shares, as_of, subject)
-    subjects = sorted({r.subject for r in held} | {r.subject for r in erased})
-    by_subject: dict[str, list[Any]] = {s: [] for s in subjects}
-    for row in (*held, *erased):
-        by_subject[row.subject].append(row)
-    shares_of: dict[str, list[Any]] = {}
-    for row in shared:
-        shares_of.setdefault(row.subject, []).append(row)
-    return [
-        _subject(s, sorted(rows, key=lambda r: (r.at, r.seq)), shares_of.get(s, []), as_of)
-        for s, rows in by_subject.items()
+    shares_of = _shares(conn, as_of, subject)
+    found = [
+        _subject(who, rows, shares_of.get(who, []), as_of)
+        for who, rows in itertools.groupby(_facts(conn, as_of, subject), key=lambda r: r.subject)
     ]
+    found.sort(key=lambda held: held.subject)  # code point order, whatever the collation
+    return found
 
 
 def _subject(subject: str, rows: Iterable[Any], shared: list[Any], as_of: str) -> SubjectInventory:
     holdings: dict[str, Holding] = {}
     for row in rows:
-        if hasattr(row, "reason"):  # an erasure
+        if row.erasure:
             for category, holding in holdings.items():
                 if holding.status == "erased" or not covers(row.category, category):
                     continue
@@ -109,33 +123,29 @@ def _subject(subject: str, rows: Iterable[Any], shared: list[Any], as_of: str) -
                 holding.erased_at, holding.erased_reason = row.at, row.reason
                 holding.history.append({"at": row.at, "seq": row.seq, "event": "erased"})
             continue
-        holding = holdings.setdefault(row.category, Holding(row.category, "held"))
+        (_, at, seq, _, category, kind, system, location, purpose, basis, source, retention,
+         until, subject_category, _) = row  # fmt: skip
+        found = holdings.get(category)
+        if found is None:
+            holding = holdings[category] = Holding(category, "held")
+        else:
+            holding = found
         if holding.status == "erased":  # collected again after an erasure
             holding.status, holding.erased_at, holding.erased_reason = "held", None, None
-        place = next((p for p in holding.places if p.system == row.system), None)
-        if place is None:
-            place = Place(
-                row.system,
-                row.location,
-                row.purpose,
-                row.basis,
-                row.source,
-                row.at,
-                row.at,
-                row.retention,
-                row.retention_until,
-                row.subject_category,
-            )
-            holding.places.append(place)
+        for place in holding.places:
+            if place.system == system:
+                place.updated_at = at
+                if kind == "collected":
+                    place.location, place.purpose = location, purpose
+                    place.basis, place.source = basis, source
+                    place.retention, place.retention_until = retention, until
+                break
         else:
-            place.updated_at = row.at
-            if row.kind == "collected":
-                place.location, place.purpose = row.location, row.purpose
-                place.basis, place.source = row.basis, row.source
-                place.retention, place.retention_until = row.retention, row.retention_until
-        holding.history.append(
-            {"at": row.at, "seq": row.seq, "event": row.kind, "system": row.system}
-        )
+            holding.places.append(
+                Place(system, location, purpose, basis, source, at, at, retention, until,
+                      subject_category)
+            )  # fmt: skip
+        holding.history.append({"at": at, "seq": seq, "event": kind, "system": system})
     for row in shared:
         holding = holdings.setdefault(row.category, Holding(row.category, "held"))
         holding.recipients.append(
