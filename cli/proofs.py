@@ -46,6 +46,18 @@ def rotate(settings: Settings) -> None:
     )
 
 
+@keys.command(name="rotate-signing")
+@pass_settings
+def rotate_signing(settings: Settings) -> None:
+    """Replace the checkpoint signing key: old and new co-sign a checkpoint, then the old
+    private key is removed (its verifier key is kept under retired/)."""
+    with settings.open() as ledger:
+        old, new, note = VerifiableLog(ledger).rotate_signing_key(settings.signing)
+    click.echo(note, nl=False)
+    click.echo(f"signing key rotated: {old.verifier_key} -> {new.verifier_key}", err=True)
+    click.echo("give auditors the new verifier key: ledger keys public", err=True)
+
+
 @cli.group()
 def prove() -> None:
     """RFC 9162 proofs, against the latest checkpoint by default."""

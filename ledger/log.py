@@ -14,12 +14,13 @@ from ledger import merkle
 from ledger.api import Ledger
 from ledger.canonical import utc_timestamp
 from ledger.errors import IntegrityError, InvalidEvent, LedgerError, NotFound, StoreExists
+from ledger.replay import SIGNING_KEY
 from ledger.sealing import SYSTEM_ACTOR
-from ledger.signing import Signer
+from ledger.signing import Signer, load_signer, next_signer, retire_signer
 from ledger.store.base import Snapshot
 from ledger.verify import VerifyReport, verify_snapshot
 
-SIGNING_KEY_TYPE = "ledger.signing_key"
+SIGNING_KEY_TYPE = SIGNING_KEY
 BUNDLE_EVENTS = "events.jsonl"
 BUNDLE_CHECKPOINTS = "checkpoints"
 
@@ -72,21 +73,41 @@ class VerifiableLog:
 
     # -- checkpoints ---------------------------------------------------------------------------
 
-    def checkpoint(self, signer: Signer) -> str:
-        """Sign and store a checkpoint of the ledger as it is now; the signed note."""
+    def checkpoint(self, signer: Signer, *, cosigner: Signer | None = None) -> str:
+        """Sign and store a checkpoint of the ledger as it is now; the signed note.
+
+        With *cosigner* (a key rotation: the outgoing key), the note carries both signatures,
+        and the new key's ``ledger.signing_key`` event names the key it replaces, inside the
+        tree the outgoing key signs: an auditor holding the old key can trust the new one."""
         key_text = signer.verifier_key
         recorded = {e.get("verifier_key") for e in self.ledger.events_of_type(SIGNING_KEY_TYPE)}
         if key_text not in recorded:  # key changes are themselves on the ledger
-            self.ledger.record_system(
-                {"type": SIGNING_KEY_TYPE, "actor": SYSTEM_ACTOR, "verifier_key": key_text,
-                 "name": signer.name}
-            )  # fmt: skip
+            event = {"type": SIGNING_KEY_TYPE, "actor": SYSTEM_ACTOR, "verifier_key": key_text,
+                     "name": signer.name}  # fmt: skip
+            if cosigner is not None:
+                event["replaces"] = cosigner.verifier_key
+            self.ledger.record_system(event)
         with self.ledger.store.snapshot() as snapshot:
             size = snapshot.head().sequence
             root = root_at(snapshot, size)
         note = notes.sign(notes.Checkpoint(self.origin, size, root), signer.name, signer.private)
+        if cosigner is not None:
+            note = notes.add_signature(note, cosigner.name, cosigner.private)
         self.ledger.store.add_checkpoint(size, root, note, utc_timestamp(datetime.now(UTC)))
         return note
+
+    def rotate_signing_key(self, folder: Path) -> tuple[Signer, Signer, str]:
+        """Replace the signing key in *folder*: the new key is recorded on the ledger, a
+        checkpoint is signed by both keys, then the old private key is removed. An interrupted
+        rotation is finished by running it again. (old, new, the co-signed note)."""
+        old = load_signer(folder)
+        new = next_signer(folder)
+        recorded = {e.get("verifier_key") for e in self.ledger.events_of_type(SIGNING_KEY_TYPE)}
+        if old.verifier_key not in recorded:  # the outgoing key signed nothing on this ledger
+            self.checkpoint(old)
+        note = self.checkpoint(new, cosigner=old)
+        retire_signer(folder, old)
+        return old, new, note
 
     def latest(self) -> str:
         stored = self.ledger.store.checkpoints()

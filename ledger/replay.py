@@ -14,11 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ledger import chain
+from ledger.checkpoint import CheckpointError, parse_verifier_key
 from ledger.contract import validate
 from ledger.errors import ConfigError, InvalidEvent
 from ledger.sealing import VOCABULARY_TYPE
 from ledger.store.base import StoredRow
 from ledger.vocabulary import Vocabulary
+
+SIGNING_KEY = "ledger.signing_key"  # the ledger's record of a checkpoint signing key
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,14 @@ def revalidate(rows: Iterable[StoredRow]) -> list[Finding]:
                         f"with {installed}: keys it lacks are reported below",
                     )
                 )
+            continue
+        if record.type == SIGNING_KEY:  # the ledger's own record of a checkpoint signing key
+            for key in ("verifier_key", "replaces"):
+                if key == "verifier_key" or key in record.event:
+                    try:
+                        parse_verifier_key(str(record.event.get(key)))
+                    except CheckpointError as exc:
+                        findings.append(Finding(record.seq, f"signing key record: {key}: {exc}"))
             continue
         event = dict(record.event)
         if record.data:  # values stay sealed: check the categories they were filed under

@@ -18,7 +18,9 @@ from ledger.checkpoint import (
     Checkpoint,
     CheckpointError,
     Verifier,
+    parse,
     parse_verifier_key,
+    verifier_key,
 )
 from ledger.checkpoint import verify as verify_checkpoint
 from ledger.merkle import ProofError, verify_consistency, verify_inclusion
@@ -37,6 +39,7 @@ __all__ = [
 EVENTS = "events.jsonl"
 CHECKPOINTS = "checkpoints"
 KNOWN = {EVENTS, CHECKPOINTS, "verifier.key"}
+HANDOVER = "ledger.signing_key"  # a new signing key; with "replaces", the key it succeeds
 
 
 @dataclass(frozen=True)
@@ -71,18 +74,37 @@ def _verify(folder: Path, verifier: Verifier) -> BundleReport:
     unknown = sorted(p.name for p in folder.iterdir() if p.name not in KNOWN)
     if unknown:
         raise _Bad(None, f"the bundle holds a file that no check covers: {unknown[0]}")
-    checkpoints: dict[int, Checkpoint] = {}
+    texts: dict[str, str] = {}
     for path in sorted((folder / CHECKPOINTS).iterdir()):
         try:
-            found = verify_checkpoint(path.read_text(encoding="utf-8"), verifier)
+            texts[path.name] = path.read_text(encoding="utf-8")
+            parse(texts[path.name])
         except (CheckpointError, UnicodeDecodeError) as exc:
             raise _Bad(None, f"checkpoint {path.name} does not verify: {exc}") from None
-        checkpoints[found.size] = found
-    if not checkpoints:
+    if not texts:
         raise _Bad(None, "the bundle holds no checkpoint")
+    handovers: list[tuple[int, str, str]] = []  # (sequence, new key, the key it replaces)
+    count, roots = _events(folder, {parse(t).size for t in texts.values()}, handovers)
+    checkpoints = _signed(texts, verifier, handovers)
     origins = {c.origin for c in checkpoints.values()}
     if len(origins) != 1:
         raise _Bad(None, "the bundle's checkpoints name different logs")
+    for size, committed in sorted(checkpoints.items()):
+        if size > count:
+            raise _Bad(count + 1, f"checkpoint {size} covers events the bundle lacks", count)
+        if roots.get(size, merkle.EMPTY_ROOT if size == 0 else None) != committed.root:
+            raise _Bad(size, f"the events do not match checkpoint {size}'s root", count)
+    newest = max(checkpoints)
+    if newest != count:
+        raise _Bad(newest + 1, f"events beyond the newest checkpoint ({newest})", count)
+    return BundleReport(True, count, sorted(checkpoints), checkpoints[newest].root.hex())
+
+
+def _events(
+    folder: Path, sizes: set[int], handovers: list[tuple[int, str, str]]
+) -> tuple[int, dict[int, bytes]]:
+    """Re-link the bundle's events; the count, and the Merkle root at each of *sizes*.
+    Signing-key handovers found on the way are added to *handovers*."""
     builder = merkle.TreeBuilder()
     prev = chain.GENESIS
     roots: dict[int, bytes] = {}
@@ -99,17 +121,51 @@ def _verify(folder: Path, verifier: Verifier) -> BundleReport:
                 raise _Bad(seq, f"holds the record of sequence {record.seq}", seq - 1)
             if record.prev != prev:
                 raise _Bad(seq, "does not link to its predecessor", seq - 1)
+            if record.type == HANDOVER and "replaces" in record.event:
+                new, old = record.event.get("verifier_key"), record.event["replaces"]
+                if isinstance(new, str) and isinstance(old, str):
+                    handovers.append((seq, new, old))
             prev = hashlib.sha256(state).digest()
             builder.append(merkle.leaf_hash(state))
-            if builder.size in checkpoints:
+            if builder.size in sizes:
                 roots[builder.size] = builder.root()
-    count = builder.size
-    for size, committed in sorted(checkpoints.items()):
-        if size > count:
-            raise _Bad(count + 1, f"checkpoint {size} covers events the bundle lacks", count)
-        if roots.get(size, merkle.EMPTY_ROOT if size == 0 else None) != committed.root:
-            raise _Bad(size, f"the events do not match checkpoint {size}'s root", count)
-    newest = max(checkpoints)
-    if newest != count:
-        raise _Bad(newest + 1, f"events beyond the newest checkpoint ({newest})", count)
-    return BundleReport(True, count, sorted(checkpoints), checkpoints[newest].root.hex())
+    return builder.size, roots
+
+
+def _signed(
+    texts: dict[str, str], verifier: Verifier, handovers: list[tuple[int, str, str]]
+) -> dict[int, Checkpoint]:
+    """Every checkpoint, verified under the auditor's key or a key it handed over to (or
+    that handed over to it): a ``ledger.signing_key`` event naming the key it replaces, inside
+    a tree signed by an already trusted key, extends the trust to the other key of the pair.
+    The roots are compared with the events afterwards, so the events vouched for are real."""
+    trusted = {verifier_key(verifier.name, verifier.public): verifier}
+    verified: dict[str, Checkpoint] = {}
+    changed = True
+    while changed:
+        changed = False
+        for name, text in texts.items():
+            for key in [] if name in verified else list(trusted.values()):
+                try:
+                    verified[name] = verify_checkpoint(text, key)
+                except CheckpointError:
+                    continue
+                changed = True
+                break
+        covered = max((c.size for c in verified.values()), default=0)
+        for seq, new, old in handovers:
+            if seq <= covered and (new in trusted) != (old in trusted):
+                for text in (new, old):
+                    try:
+                        trusted.setdefault(text, parse_verifier_key(text))
+                    except CheckpointError:
+                        raise _Bad(seq, "a signing-key handover names a malformed key") from None
+                changed = True
+    for name in texts:
+        if name not in verified:
+            raise _Bad(
+                None,
+                f"checkpoint {name} does not verify under the key given, nor under a key "
+                "handed over to or from it on the ledger",
+            )
+    return {c.size: c for c in verified.values()}
