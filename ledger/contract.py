@@ -191,6 +191,8 @@ def _text(key: str, value: Any, limit: int) -> str:
         raise _refuse("must not be empty", key)
     if len(value) > limit:
         raise _refuse(f"is longer than {limit} characters", key)
+    if value.isascii() and value.isprintable():  # the usual case: nothing more to check
+        return value
     if _CONTROL.search(value):
         raise _refuse("contains control characters (such as a tab or a line break)", key)
     if not _encodable(value):
