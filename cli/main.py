@@ -202,6 +202,13 @@ def _progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], No
     default=None,
     help="The verifier key the checkpoint must be signed with (default: the store's own).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes checking ranges of the chain at once (default: one per core for large "
+    "ledgers, or LEDGER_VERIFY_WORKERS; 1: this process only).",
+)
 @pass_settings
 def verify(
     settings: Settings,
@@ -209,6 +216,7 @@ def verify(
     contract: bool,
     checkpoint_file: Path | None,
     key_file: Path | None,
+    workers: int | None,
 ) -> None:
     """Check that nothing stored was changed, removed, inserted or reordered.
 
@@ -225,7 +233,7 @@ def verify(
             elif key_file is not None:
                 raise click.UsageError("--key goes with --checkpoint")
             else:
-                report = ledger.verify(progress=advance)
+                report = ledger.verify(progress=advance, workers=workers)
         finally:
             finish()
         findings = ledger.revalidate() if contract and report.intact else []

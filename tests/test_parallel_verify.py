@@ -149,3 +149,19 @@ def test_a_bad_worker_count_is_named() -> None:
 
     with pytest.raises(LedgerError, match="at least 1"):
         parallel.workers_for(100, 0)
+
+
+def test_cli_workers_option_gives_the_same_report(pristine: Path) -> None:
+    from click.testing import CliRunner
+
+    from ledger.cli.main import cli
+
+    base = ["--db", f"sqlite:///{pristine / 'l.db'}", "--keys", str(pristine / "keys")]
+    reports = []
+    for workers in ("1", "2"):
+        result = CliRunner().invoke(cli, [*base, "verify", "--json", "--workers", workers])
+        assert result.exit_code == 0, result.output
+        reports.append(result.stdout)
+    assert reports[0] == reports[1]
+    refused = CliRunner().invoke(cli, [*base, "verify", "--workers", "0"])
+    assert refused.exit_code == 2 and "--workers" in refused.output
