@@ -442,10 +442,7 @@ class PostgresStore:
 
     def rows(self, start: int = 1, stop: int | None = None) -> Iterator[StoredRow]:
         with self.snapshot() as snap:
-            for row in snap.rows(start):
-                if stop is not None and row.sequence > stop:
-                    return
-                yield row
+            yield from snap.rows(start, stop)
 
     def _select(self, sql: str, params: Sequence[Any]) -> list[StoredRow]:
         with self._connection() as conn:
@@ -469,12 +466,6 @@ class PostgresStore:
             f"SELECT {_COLUMNS} FROM {{s}}.ledger_events WHERE topic = %s "
             "ORDER BY notification_id", (kind,),
         )  # fmt: skip
-
-    def notifications(self, start: int, limit: int, stop: int) -> list[tuple[int, bytes]]:
-        return [
-            (n.id, bytes(n.state))
-            for n in self.recorder.select_notifications(start=start, limit=limit, stop=stop)
-        ]
 
     def keys(self, key_ids: Sequence[str]) -> dict[str, WrappedKey]:
         with self._connection() as conn:

@@ -453,17 +453,7 @@ class SQLiteStore:
     def rows(self, start: int = 1, stop: int | None = None) -> Iterator[StoredRow]:
         """Stored rows in sequence order from *start* to *stop* (inclusive), one snapshot."""
         with self.snapshot() as snapshot:
-            for row in snapshot.rows(start):
-                if stop is not None and row.sequence > stop:
-                    return
-                yield row
-
-    def notifications(self, start: int, limit: int, stop: int) -> list[tuple[int, bytes]]:
-        """(sequence, record bytes) from eventsourcing's notification log, for projections."""
-        return [
-            (n.id, n.state)
-            for n in self.recorder.select_notifications(start=start, limit=limit, stop=stop)
-        ]
+            yield from snapshot.rows(start, stop)
 
     def rows_at(self, sequences: Sequence[int]) -> list[StoredRow]:
         """The stored rows at the given sequence numbers, in sequence order."""
