@@ -647,7 +647,9 @@ def test_ordinary_ids_and_text_are_not_taken_for_direct_identifiers(text: str) -
 @pytest.mark.parametrize(
     ("kind", "key"),
     [("collected", "subject"), ("collected", "actor"), ("shared", "recipient"),
-     ("request_received", "subject"), ("breach_closed", "actor")],
+     ("request_received", "subject"), ("breach_closed", "actor"), ("collected", "system"),
+     ("collected", "id"), ("breach_detected", "breach"), ("request_received", "request"),
+     ("breach_reported", "reference"), ("subjects_notified", "channel")],
 )  # fmt: skip
 @pytest.mark.parametrize("value", EMAILS[:3] + PHONES[:10])
 def test_direct_identifiers_are_refused_as_ids(kind: str, key: str, value: str) -> None:
