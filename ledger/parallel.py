@@ -33,8 +33,8 @@ from ledger.store.base import Head, Snapshot
 from ledger.verify import ChainChecker, Mac, VerifyReport
 
 CHUNK_LEVEL = 10  # chunks of 1,024 leaves: perfect subtrees a worker checks whole
-RANGE_CHUNKS = 8  # chunks per task: 8,192 events, so progress moves and work balances
-MIN_EVENTS = 40_000  # below this, starting workers costs more than it saves
+RANGE_CHUNKS = 8  # at most this many chunks per task (8,192 events): progress moves
+MIN_EVENTS = 5_000  # below this, starting workers costs more than it saves
 
 
 @dataclass
@@ -164,9 +164,11 @@ def verify_parallel(
 ) -> VerifyReport:
     """Verify the store behind *snapshot* with *workers* processes; see the module's doc."""
     global _JOB
-    chunk_level, range_chunks = CHUNK_LEVEL, RANGE_CHUNKS  # read now: tests make them small
+    chunk_level = CHUNK_LEVEL  # read now: tests make them small
     head = snapshot.head()
     size = head.sequence
+    # at least four tasks a worker where the chain allows, so the work balances
+    range_chunks = max(1, min(RANGE_CHUNKS, (size >> chunk_level) // (4 * workers)))
     _JOB = _Job(url, ledger_id, mac, size, chunk_level)
     found: list[tuple[int, int, str]] = []  # (sequence, stage, reason)
     upper = _Upper(snapshot, chunk_level, size)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import String, cast, literal, null, select, union_all
@@ -80,7 +81,7 @@ def _facts(conn: Connection, as_of: str, subject: str | None) -> Iterator[Any]:
         held, erased = held.where(h.c.subject == subject), erased.where(e.c.subject == subject)
     both = union_all(held, erased).subquery()
     query = select(both).order_by(both.c.subject, both.c.at, both.c.seq, both.c.category)
-    return iter(conn.execute(query))
+    return iter(conn.execution_options(yield_per=5000).execute(query))  # fetched in batches
 
 
 def _shares(conn: Connection, as_of: str, subject: str | None) -> dict[str, list[Any]]:
@@ -101,7 +102,7 @@ def inventory(
     shares_of = _shares(conn, as_of, subject)
     found = [
         _subject(who, rows, shares_of.get(who, []), as_of)
-        for who, rows in itertools.groupby(_facts(conn, as_of, subject), key=lambda r: r.subject)
+        for who, rows in itertools.groupby(_facts(conn, as_of, subject), key=itemgetter(0))
     ]
     found.sort(key=lambda held: held.subject)  # code point order, whatever the collation
     return found
