@@ -12,6 +12,7 @@ import difflib
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -85,6 +86,7 @@ MAX_DATA_BYTES = 1 << 20
 MAX_DEPTH = 32
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")  # embeddings, overrides, isolates
 # RFC 3339 §5.6; a space for T is allowed by its §5.6 note, lower-case t and z by §5.6 itself.
 _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
@@ -212,12 +214,26 @@ def _identifier(key: str, value: Any, limit: int = MAX_ID) -> str:
     text = _text(key, value, limit)
     if text != text.strip():
         raise _refuse("has spaces at the start or end (ids are compared exactly)", key)
+    if not text.isascii() and any(unicodedata.category(c) == "Cf" for c in text):
+        # invisible: two ids that look alike would differ, and an override reorders a table
+        raise _refuse(
+            "contains an invisible formatting character (such as a right-to-left override "
+            "or a zero-width space)",
+            key,
+        )
     _no_direct_identifier(key, text)  # ids stay readable: none may be an email or phone
     return text
 
 
 def _free_text(key: str, value: Any) -> None:
-    _no_direct_identifier(key, _text(key, value, MAX_TEXT))
+    text = _text(key, value, MAX_TEXT)
+    if _BIDI_CONTROL.search(text):
+        raise _refuse(
+            "contains a bidirectional control character (it would reorder how the text, and "
+            "what follows it, is shown)",
+            key,
+        )
+    _no_direct_identifier(key, text)
 
 
 def _identifiers(key: str, value: Any) -> list[str]:

@@ -677,6 +677,24 @@ def test_direct_identifiers_are_refused_in_free_text(kind: str, key: str, value:
     assert value not in str(error) and "personal data" in str(error)
 
 
+@pytest.mark.parametrize(
+    "value", ["cust-\u202e2401", "cust-10\u200b42", "staff:\u2066jsmith\u2069", "\ufeffcust-1"]
+)
+@pytest.mark.parametrize("key", ["subject", "actor", "system"])
+def test_invisible_formatting_characters_are_refused_in_ids(key: str, value: str) -> None:
+    refused(changed("collected", **{key: value}), key, "invisible formatting character")
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u202a", "\u2066", "\u2069"])
+def test_bidirectional_controls_are_refused_in_free_text(char: str) -> None:
+    refused(changed("erased", reason=f"asked by the {char}customer"), "reason", "bidirectional")
+
+
+def test_ids_and_text_in_other_scripts_are_accepted() -> None:
+    accepted(changed("collected", subject="клиент-1042", actor="staff:éloïse"))
+    accepted(changed("erased", reason="طلب العميل الحذف"))  # right-to-left text, no controls
+
+
 @pytest.mark.parametrize("value", IDS)
 def test_ordinary_ids_are_accepted_as_subjects_and_actors(value: str) -> None:
     if "@" in value:
