@@ -361,7 +361,9 @@ class PostgresStore:
             if _connection_lost(exc):
                 raise StoreError(
                     f"lost the connection to the PostgreSQL server of {self.url} ({first}); "
-                    "the transaction under way was not completed: try again"
+                    "the transaction under way was most likely not completed (if the connection "
+                    "fell during its commit, it may have been: events with an id can be sent "
+                    "again safely)"
                 ) from None
             if "does not exist" in first and ("relation" in first or "schema" in first):
                 raise StoreNotFound(f"no ledger at {self.url}: run `ledger init` first") from None
