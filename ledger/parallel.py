@@ -18,6 +18,7 @@ ledger, so what concurrent writers append cannot be seen.
 
 from __future__ import annotations
 
+import gc
 import hmac
 import multiprocessing
 import os
@@ -175,6 +176,9 @@ def verify_parallel(
     tasks = ranges(size, chunk_level, range_chunks)
     context = multiprocessing.get_context("fork")
     pipes, processes = [], []
+    # The workers inherit this process's objects: frozen, the collector leaves them alone, so
+    # they are not copied page by page into every worker (and are not scanned here meanwhile).
+    gc.freeze()
     try:
         for number in range(min(workers, len(tasks))):
             receiver, sender = context.Pipe(duplex=False)
@@ -205,6 +209,7 @@ def verify_parallel(
                 progress(result.stop)
     finally:
         _JOB = None
+        gc.unfreeze()
         for process in processes:
             if process.is_alive():
                 process.terminate()  # read-only work: nothing to lose

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from ledger.canonical import utc_timestamp
 from ledger.contract import parse_timestamp
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a projection builds or loads many objects.
+    They hold no reference cycles, so nothing is left for it to find, and at a million
+    events its repeated scans of the growing heap cost as much as the work itself. Its
+    state is restored afterwards (reference counting frees memory meanwhile as usual)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def covers(wanted: str, category: str) -> bool:

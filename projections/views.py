@@ -23,7 +23,7 @@ from . import facts
 from .breaches import BreachTimeline, breaches
 from .consent import ConsentState, consents
 from .inventory import SubjectInventory, inventory
-from .model import as_of_text, covers
+from .model import as_of_text, collector_paused, covers
 from .requests import RequestClock, requests
 from .ropa import PurposeRecord, ropa, to_csv
 from .runner import Runner, Status
@@ -64,11 +64,13 @@ class Projections:
     def catch_up(self) -> int:
         """Apply new events; how many were applied. On a read-only connection the tables are
         this process's own, in memory, and the first query builds them from the chain."""
-        return self.runner.catch_up()
+        with collector_paused():
+            return self.runner.catch_up()
 
     def rebuild(self) -> int:
         """Replay the whole chain into empty tables."""
-        return self.runner.rebuild()
+        with collector_paused():
+            return self.runner.rebuild()
 
     def status(self) -> Status:
         return self.runner.status()
@@ -80,7 +82,7 @@ class Projections:
     ) -> list[SubjectInventory]:
         subject = filter_text("subject", subject)
         self.catch_up()
-        with self.runner.engine.connect() as conn:
+        with self.runner.engine.connect() as conn, collector_paused():
             return inventory(conn, as_of=as_of_text(as_of), subject=subject)
 
     def ropa(self, *, as_of: When = None) -> list[PurposeRecord]:
