@@ -179,6 +179,7 @@ class Checkpointed:
     size: int
     root: bytes
     covers_to: str | None
+    made: str | None = None  # when it was signed
 
 
 def latest_checkpoint(projections: Projections) -> Checkpointed | None:
@@ -190,7 +191,7 @@ def latest_checkpoint(projections: Projections) -> Checkpointed | None:
     parsed = notes.parse(stored[-1][1])
     rows = ledger.store.rows_at([parsed.size]) if parsed.size else []
     at = chain.parse(rows[0].state).event.get("at") if rows else None
-    return Checkpointed(parsed.size, parsed.root, at)
+    return Checkpointed(parsed.size, parsed.root, at, ledger.store.checkpoint_made(parsed.size))
 
 
 def integrity(projections: Projections, report: VerifyReport, made: datetime) -> str:
@@ -215,6 +216,7 @@ def integrity(projections: Projections, report: VerifyReport, made: datetime) ->
             ("Last checkpoint size", f"{e(last.size)} events"),
             ("Last checkpoint root", f"<code>{e(base64.b64encode(last.root).decode())}</code>"
              f"<br><code>{e(last.root.hex())}</code> (hex)"),
+            ("Last checkpoint signed", _stamp(last.made)),
             ("Last checkpoint covers events to", _stamp(last.covers_to)),
         ]  # fmt: skip
     return '<section id="integrity"><h2>Integrity</h2>' + _facts(pairs, "Integrity") + "</section>"

@@ -246,6 +246,9 @@ def test_the_command_writes_a_file_or_stdout(
     assert facts["Last checkpoint size"] == f"{facts['Events on the ledger']} events"
     root = facts["Merkle root now (hex)"]  # nothing was recorded since the checkpoint
     assert len(root) == 64 and facts["Last checkpoint root"].endswith(f"{root} (hex)")
+    # signed just now, by this test: the same day the report was made
+    made = facts["Verification run"][:10]
+    assert facts["Last checkpoint signed"].startswith(made), facts
     # the end of 1 June in Europe/London (BST) is 22:59:59 UTC
     assert "state as of 2026-06-01 22:59 UTC" in " ".join("".join(page.text).split())
 

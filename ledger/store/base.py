@@ -159,6 +159,10 @@ class Store(Protocol):
 
     def checkpoints(self) -> list[tuple[int, str]]: ...
 
+    def checkpoint_made(self, size: int) -> str | None:
+        """When the checkpoint of *size* was signed and stored (RFC 3339 UTC), if it was."""
+        ...
+
     def purge(self) -> bool:
         """Make destroyed keys unrecoverable from the store's files; False if it could not yet."""
         ...

@@ -497,6 +497,14 @@ class PostgresStore:
         with self.snapshot() as snap:
             return snap.checkpoints()
 
+    def checkpoint_made(self, size: int) -> str | None:
+        with self._connection() as conn:
+            found = conn.execute(
+                _q(self.schema, "SELECT created_at FROM {s}.ledger_checkpoints WHERE size = %s"),
+                (size,),
+            ).fetchone()
+        return None if found is None else str(found[0])
+
     def close(self) -> None:
         if self._datastore is not None:
             self._datastore.close()

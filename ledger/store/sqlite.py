@@ -365,7 +365,8 @@ class SQLiteStore:
         if "no such table" in text or "not a database" in text:
             return StoreNotFound(f"{self.url} is not a ledger store ({text})")
         if "disk" in text or "full" in text:
-            return StoreError(f"cannot write {self.url}: {text}")
+            hint = " (is the disk full, or a file-size limit reached?)" if "I/O" in text else ""
+            return StoreError(f"cannot write {self.url}: {text}{hint}")
         return StoreError(f"store error on {self.url}: {type(exc).__name__}: {text}")
 
     def exists(self) -> bool:
@@ -517,6 +518,15 @@ class SQLiteStore:
         """Every stored checkpoint note, by size."""
         with self.snapshot() as snapshot:
             return snapshot.checkpoints()
+
+    def checkpoint_made(self, size: int) -> str | None:
+        with self._transaction(commit=False) as c:
+            c.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger_checkpoints'")
+            if c.fetchone() is None:
+                return None
+            c.execute("SELECT created_at FROM ledger_checkpoints WHERE size = ?", (size,))
+            found = c.fetchone()
+        return None if found is None else str(found[0])
 
     def keys(self, key_ids: Sequence[str]) -> dict[str, WrappedKey]:
         found: dict[str, WrappedKey] = {}
