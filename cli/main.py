@@ -47,12 +47,17 @@ class Settings:
     keys: Path
     config: Path | None
     signing: Path
+    read_only: bool = False
 
     def signer(self) -> Signer:
         return load_signer(self.signing)
 
     def open(self, *, read_only: bool = False) -> Ledger:
-        return Ledger.open(self.db, self.keys, config=self.config, read_only=read_only)
+        """The ledger; read-only when the command only reads, or when --read-only was given
+        (a replica: writing commands are then refused, questions build their own tables)."""
+        return Ledger.open(
+            self.db, self.keys, config=self.config, read_only=read_only or self.read_only
+        )
 
 
 class LedgerGroup(click.Group):
@@ -123,11 +128,20 @@ class LedgerGroup(click.Group):
     type=click.Path(path_type=Path),
     help="Folder of the checkpoint signing key, apart from --keys (or LEDGER_SIGNING).",
 )
+@click.option(
+    "--read-only",
+    is_flag=True,
+    envvar="LEDGER_READ_ONLY",
+    help="Open the store read-only (a replica): questions and reports build their tables in "
+    "memory; anything that would write is refused.",
+)
 @click.version_option(package_name="pd-audit-ledger")
 @click.pass_context
-def cli(ctx: click.Context, db: str, keys: Path, config: Path | None, signing: Path) -> None:
+def cli(
+    ctx: click.Context, db: str, keys: Path, config: Path | None, signing: Path, read_only: bool
+) -> None:
     """A tamper-evident, encrypted audit ledger of personal-data events."""
-    ctx.obj = Settings(db, keys, config, signing)
+    ctx.obj = Settings(db, keys, config, signing, read_only)
 
 
 pass_settings = click.make_pass_decorator(Settings)

@@ -108,3 +108,21 @@ def test_projections_status_and_rebuild(run: Any) -> None:
     assert status["behind"] == 0 and status["position"] == status["head"]
     rebuilt = run("projections", "rebuild")
     assert rebuilt.stdout.startswith(f"rebuilt from {status['head']} events")
+
+
+def test_read_only_answers_questions_from_its_own_tables_and_refuses_writes(
+    run: Any, tmp_path: Path, story: list[dict[str, Any]]
+) -> None:
+    """--read-only (a replica): the same answers, nothing written, writing commands refused."""
+    expected = run("requests", "--json").stdout
+    db = tmp_path / "l.db"
+    before = db.read_bytes()
+    replica = run("--read-only", "requests", "--json")
+    assert replica.exit_code == 0, replica.output
+    assert orjson.loads(replica.stdout) == orjson.loads(expected)
+    report = run("--read-only", "report", "-o", str(tmp_path / "r.html"))
+    assert report.exit_code == 0, report.output
+    fresh = {**story[0], "id": "read-only-1"}
+    refused = run("--read-only", "import", "-", input=orjson.dumps(fresh) + b"\n")
+    assert refused.exit_code == 2 and "read-only" in refused.stderr
+    assert db.read_bytes() == before
