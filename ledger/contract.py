@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import difflib
+import functools
 import json
 import math
 import re
@@ -211,6 +212,18 @@ def _encodable(text: str) -> bool:
 
 
 def _identifier(key: str, value: Any, limit: int = MAX_ID) -> str:
+    if type(value) is str:  # the same ids recur in nearly every event: checked once each
+        return _checked_identifier(key, value, limit)
+    return _check_identifier(key, value, limit)
+
+
+@functools.lru_cache(maxsize=65536)
+def _checked_identifier(key: str, value: str, limit: int) -> str:
+    """An id that passed (a refusal raises, and is never remembered)."""
+    return _check_identifier(key, value, limit)
+
+
+def _check_identifier(key: str, value: Any, limit: int) -> str:
     text = _text(key, value, limit)
     if text != text.strip():
         raise _refuse("has spaces at the start or end (ids are compared exactly)", key)
