@@ -70,16 +70,8 @@ def uuid7() -> str:
     value |= ((rand >> 62) & 0xFFF) << 64
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
-    return str(uuidlib.UUID(int=value))
-
-
-def _plain(value: Any) -> Any:
-    """Datetimes and dates from Python callers in the contract's text forms."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+    h = f"{value:032x}"  # the canonical 8-4-4-4-12 form, without building a UUID object
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Ledger:
@@ -249,7 +241,7 @@ class Ledger:
         for index, raw in events:
             if not isinstance(raw, Mapping):
                 raise InvalidEvent("an event must be a JSON object", line=index, label=label)
-            event = {key: _plain(value) for key, value in raw.items()}
+            event = {k: v.isoformat() if isinstance(v, date) else v for k, v in raw.items()}
             if "at" not in event and default_at:
                 now = now or datetime.now(UTC).isoformat()
                 event["at"] = now
