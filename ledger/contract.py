@@ -553,8 +553,6 @@ def filter_text(name: str, value: str | None) -> str | None:
         raise LedgerError(f"the {name} filter must be text, not {type(value).__name__}")
     if len(value) > MAX_FILTER:
         raise LedgerError(f"the {name} filter is longer than {MAX_FILTER} characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise LedgerError(f"the {name} filter is not valid UTF-8 text") from None
+    if not _encodable(value):
+        raise LedgerError(f"the {name} filter is not valid UTF-8 text")
     return value
