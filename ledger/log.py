@@ -20,7 +20,6 @@ from ledger.signing import Signer, load_signer, next_signer, retire_signer
 from ledger.store.base import Snapshot
 from ledger.verify import VerifyReport, verify_snapshot
 
-SIGNING_KEY_TYPE = SIGNING_KEY
 BUNDLE_EVENTS = "events.jsonl"
 BUNDLE_CHECKPOINTS = "checkpoints"
 
@@ -80,9 +79,8 @@ class VerifiableLog:
         and the new key's ``ledger.signing_key`` event names the key it replaces, inside the
         tree the outgoing key signs: an auditor holding the old key can trust the new one."""
         key_text = signer.verifier_key
-        recorded = {e.get("verifier_key") for e in self.ledger.events_of_type(SIGNING_KEY_TYPE)}
-        if key_text not in recorded:  # key changes are themselves on the ledger
-            event = {"type": SIGNING_KEY_TYPE, "actor": SYSTEM_ACTOR, "verifier_key": key_text,
+        if key_text not in self._recorded_keys():  # key changes are themselves on the ledger
+            event = {"type": SIGNING_KEY, "actor": SYSTEM_ACTOR, "verifier_key": key_text,
                      "name": signer.name}  # fmt: skip
             if cosigner is not None:
                 event["replaces"] = cosigner.verifier_key
@@ -96,14 +94,17 @@ class VerifiableLog:
         self.ledger.store.add_checkpoint(size, root, note, utc_timestamp(datetime.now(UTC)))
         return note
 
+    def _recorded_keys(self) -> set[str | None]:
+        """The verifier keys of every signing key recorded on the ledger."""
+        return {e.get("verifier_key") for e in self.ledger.events_of_type(SIGNING_KEY)}
+
     def rotate_signing_key(self, folder: Path) -> tuple[Signer, Signer, str]:
         """Replace the signing key in *folder*: the new key is recorded on the ledger, a
         checkpoint is signed by both keys, then the old private key is removed. An interrupted
         rotation is finished by running it again. (old, new, the co-signed note)."""
         old = load_signer(folder)
         new = next_signer(folder)
-        recorded = {e.get("verifier_key") for e in self.ledger.events_of_type(SIGNING_KEY_TYPE)}
-        if old.verifier_key not in recorded:  # the outgoing key signed nothing on this ledger
+        if old.verifier_key not in self._recorded_keys():  # it signed nothing on this ledger
             self.checkpoint(old)
         note = self.checkpoint(new, cosigner=old)
         retire_signer(folder, old)
