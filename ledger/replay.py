@@ -54,12 +54,12 @@ def revalidate(rows: Iterable[StoredRow]) -> list[Finding]:
                 )
             continue
         if record.type == SIGNING_KEY:  # the ledger's own record of a checkpoint signing key
-            for key in ("verifier_key", "replaces"):
-                if key == "verifier_key" or key in record.event:
-                    try:
-                        parse_verifier_key(str(record.event.get(key)))
-                    except CheckpointError as exc:
-                        findings.append(Finding(record.seq, f"signing key record: {key}: {exc}"))
+            named = ["verifier_key", *(["replaces"] if "replaces" in record.event else [])]
+            for key in named:  # the key it records, and the key it replaces if any
+                try:
+                    parse_verifier_key(str(record.event.get(key)))
+                except CheckpointError as exc:
+                    findings.append(Finding(record.seq, f"signing key record: {key}: {exc}"))
             continue
         event = dict(record.event)
         if record.data:  # values stay sealed: check the categories they were filed under
