@@ -180,11 +180,7 @@ def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
     rows[event_subjects] = [{"seq": seq, "subject": s} for s in event.get("subjects") or []]
     if kind in ("collected", "rectified"):
         retention = event.get("retention")
-        until = (
-            utc_timestamp(add_duration(moment(event["at"]), retention))
-            if retention
-            else None
-        )
+        until = utc_timestamp(add_duration(moment(event["at"]), retention)) if retention else None
         rows[holdings] = [
             {
                 "seq": seq, "category": c, "at": at, "kind": kind, "subject": subject,

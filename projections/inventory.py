@@ -130,24 +130,22 @@ def _subject(subject: str, rows: Iterable[Any], shared: list[Any], as_of: str) -
         (_, at, seq, erasure, category, kind, system, location, purpose, basis, source,
          retention, until, subject_category, reason) = row  # fmt: skip
         if erasure:
-            for held, holding in holdings.items():
-                if holding.status == "erased" or not covers(category, held):
+            for held, ended in holdings.items():
+                if ended.status == "erased" or not covers(category, held):
                     continue
                 if system is not None:
-                    holding.places = [p for p in holding.places if p.system != system]
-                    if holding.places:
+                    ended.places = [p for p in ended.places if p.system != system]
+                    if ended.places:
                         continue
-                holding.places = []
-                holding.status = "erased"
-                holding.erased_at, holding.erased_reason = at, reason
-                holding.history.append({"at": at, "seq": seq, "event": "erased"})
+                ended.places = []
+                ended.status = "erased"
+                ended.erased_at, ended.erased_reason = at, reason
+                ended.history.append({"at": at, "seq": seq, "event": "erased"})
             continue
-        found = holdings.get(category)
-        if found is None:
+        holding = holdings.get(category)
+        if holding is None:
             holding = holdings[category] = Holding(category, "held")
-        else:
-            holding = found
-        if holding.status == "erased":  # collected again after an erasure
+        elif holding.status == "erased":  # collected again after an erasure
             holding.status, holding.erased_at, holding.erased_reason = "held", None, None
         for place in holding.places:
             if place.system == system:
