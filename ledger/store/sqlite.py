@@ -41,6 +41,12 @@ CHECKPOINTS_TABLE = (
 )
 
 
+def _has_checkpoints(c: sqlite3.Cursor) -> bool:
+    """Whether the checkpoints table exists (stores older than it have none)."""
+    c.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger_checkpoints'")
+    return c.fetchone() is not None
+
+
 def _checkpoints(c: sqlite3.Cursor) -> list[tuple[int, str]]:
     c.execute("SELECT size, note FROM ledger_checkpoints ORDER BY size")
     return [(size, note) for size, note in c.fetchall()]
@@ -298,8 +304,7 @@ class _SQLiteSnapshot:
 
     def checkpoints(self) -> list[tuple[int, str]]:
         c = self._conn.cursor()
-        c.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger_checkpoints'")
-        return _checkpoints(c) if c.fetchone() else []
+        return _checkpoints(c) if _has_checkpoints(c) else []
 
     def wrapped_keys(self) -> list[WrappedKey]:
         c = self._conn.execute(
@@ -521,8 +526,7 @@ class SQLiteStore:
 
     def checkpoint_made(self, size: int) -> str | None:
         with self._transaction(commit=False) as c:
-            c.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger_checkpoints'")
-            if c.fetchone() is None:
+            if not _has_checkpoints(c):
                 return None
             c.execute("SELECT created_at FROM ledger_checkpoints WHERE size = ?", (size,))
             found = c.fetchone()
