@@ -18,6 +18,7 @@ from string import Template
 from ledger import chain
 from ledger import checkpoint as notes
 from ledger.errors import NotFound
+from ledger.log import VerifiableLog
 from ledger.verify import VerifyReport
 
 from .breaches import BreachTimeline
@@ -140,25 +141,24 @@ def e(value: object) -> str:
 
 
 def _table(
-    headers: Sequence[str], rows: Iterable[Sequence[str]], *, caption: str = "", cls: str = ""
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    caption: str = "",
+    cls: str = "",
+    row_classes: Sequence[str] = (),
 ) -> str:
-    """A table whose first cell of each row is a row header; cells are already escaped."""
+    """A table whose first cell of each row is a row header; cells are already escaped.
+    *row_classes*: a class for each row in order ("" for none), e.g. "late"."""
     head = "".join(f'<th scope="col">{e(h)}</th>' for h in headers)
     body = []
-    for row in rows:
-        row_cls = ""
-        if row and row[0].startswith("\x00"):  # a marker: "\x00class\x00" first
-            _, row_cls, first = row[0].split("\x00", 2)
-            row = [first, *row[1:]]
+    for number, row in enumerate(rows):
+        row_cls = row_classes[number] if number < len(row_classes) else ""
         cells = f'<th scope="row">{row[0]}</th>' + "".join(f"<td>{c}</td>" for c in row[1:])
         body.append(f'<tr class="{row_cls}">{cells}</tr>' if row_cls else f"<tr>{cells}</tr>")
     cap = f'<caption class="muted">{e(caption)}</caption>' if caption else ""
     attr = f' class="{cls}"' if cls else ""
     return f"<table{attr}>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def _marked(cls: str, first: str) -> str:
-    return f"\x00{cls}\x00{first}"
 
 
 def _facts(pairs: Sequence[tuple[str, str]], label: str) -> str:
@@ -185,10 +185,10 @@ class Checkpointed:
 def latest_checkpoint(projections: Projections) -> Checkpointed | None:
     """The latest stored checkpoint, and the time of the last event it covers."""
     ledger = projections.ledger
-    stored = ledger.store.checkpoints()
-    if not stored:
+    try:
+        parsed = notes.parse(VerifiableLog(ledger).latest())
+    except NotFound:
         return None
-    parsed = notes.parse(stored[-1][1])
     rows = ledger.store.rows_at([parsed.size]) if parsed.size else []
     at = chain.parse(rows[0].state).event.get("at") if rows else None
     return Checkpointed(parsed.size, parsed.root, at, ledger.store.checkpoint_made(parsed.size))
@@ -249,7 +249,7 @@ def _steps(b: BreachTimeline, moment: str) -> tuple[list[Step], list[list[str]]]
                           when(moment), "late" if missing else "now"))  # fmt: skip
     steps.sort(key=lambda s: s.at)
     rows = [
-        [_marked("late", e(s.label)) if s.kind == "late" else e(s.label), _nowrap(short(s.at)),
+        [e(s.label), _nowrap(short(s.at)),
          ('<strong class="late-text">LATE</strong> ' if s.kind == "late" else "") + e(s.note)]
         for s in steps
     ]  # fmt: skip
@@ -273,7 +273,9 @@ def breach_section(timelines: Sequence[BreachTimeline], moment: str) -> str:
                 f"authority deadline (square); circles are steps, diamonds marked LATE are late "
                 f"steps ({late} late).</figcaption></figure>"
             )
-            parts.append(_table(["step", "when", "note"], rows, caption=f"Steps of {b.breach}"))
+            late_rows = ["late" if s.kind == "late" else "" for s in steps]
+            parts.append(_table(["step", "when", "note"], rows, caption=f"Steps of {b.breach}",
+                                row_classes=late_rows))  # fmt: skip
         facts = [
             ("Risk", e(b.risk or "not assessed")),
             ("Systems", e(", ".join(b.systems) or "—")),
@@ -306,7 +308,7 @@ def requests_section(clocks: Sequence[RequestClock], today: str, zone: str) -> s
              "due date in force (solid tick); the dotted tick is the organisation's target; "
              "the inner line is the time taken, to closure or, while open, to the report's "
              "moment (red, and the row marked LATE, when past the due date).</p>"]  # fmt: skip
-    rows = []
+    rows, classes = [], []
     for c in clocks:
         end = (local_date(when(c.closed_at), zone) if c.closed_at
                else datetime.fromisoformat(today).date())  # fmt: skip
@@ -314,13 +316,14 @@ def requests_section(clocks: Sequence[RequestClock], today: str, zone: str) -> s
         drawn = (clock(c.request, c.received, c.target, c.due, end, late)
                  if c.received and c.target and c.due else "—")  # fmt: skip
         due = _nowrap(str(c.due)) + (" (extended)" if c.extension_reason else "")
-        first = _marked("overdue", _nowrap(c.request)) if late else _nowrap(c.request)
-        rows.append([first, _nowrap(c.subject), e(c.kind), _nowrap(str(c.received)),
+        classes.append("overdue" if late else "")
+        rows.append([_nowrap(c.request), _nowrap(c.subject), e(c.kind), _nowrap(str(c.received)),
                      _nowrap(str(c.target)), _nowrap(str(c.legal_due)), due,
                      _status(c, today, zone), drawn, e("; ".join(c.flags) or "")])  # fmt: skip
     if rows:
         parts.append(_table(["request", "subject", "kind", "received", "target", "legal due",
-                             "due in force", "status", "clock", "flags"], rows))  # fmt: skip
+                             "due in force", "status", "clock", "flags"], rows,
+                            row_classes=classes))  # fmt: skip
     else:
         parts.append("<p>No data-subject request on the ledger at this moment.</p>")
     return "".join(parts) + "</section>"
