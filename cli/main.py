@@ -6,6 +6,7 @@ an unreadable store, 3 an internal error (a bug: please report it).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections import Counter
@@ -19,10 +20,10 @@ import click
 import orjson
 
 from ledger import demo as demo_story
-from ledger.api import DEFAULT_KEYS, DEFAULT_URL, Ledger
+from ledger.api import DEFAULT_KEYS, DEFAULT_URL, Ledger, check_origin
 from ledger.copy import copy_ledger
-from ledger.errors import LedgerError, StoreExists
-from ledger.importer import import_lines
+from ledger.errors import LedgerError, PurgePending
+from ledger.importer import import_lines, summarise
 from ledger.log import VerifiableLog, read_verifier
 from ledger.migrate import migrate as migrate_store
 from ledger.projections import Projections
@@ -31,13 +32,14 @@ from ledger.projections.report import render_report
 from ledger.replay import Finding
 from ledger.signing import (
     DEFAULT_SIGNING,
-    PRIVATE_FILE,
     PUBLIC_FILE,
     Signer,
+    check_signing_folder,
     create_signer,
     load_signer,
 )
 from ledger.store import open_store
+from ledger.store.base import PendingPurge
 from ledger.verify import VerifyReport
 
 
@@ -151,13 +153,19 @@ pass_settings = click.make_pass_decorator(Settings)
 @click.option("--origin", default=None, help="The ledger's name in checkpoints.")
 @pass_settings
 def init(settings: Settings, origin: str | None) -> None:
-    """Create the store, its keys and its signing key; refuse to overwrite any of them."""
-    if (settings.signing / PRIVATE_FILE).exists():
-        raise StoreExists(
-            f"a signing key already exists in {settings.signing}: refusing to overwrite it"
-        )
+    """Create the store, its keys and its signing key; refuse to overwrite any of them.
+
+    Bad input is refused before anything is written; if any step fails, what was made is
+    removed again, so a retry starts clean."""
+    if origin is not None:
+        check_origin(origin)
+    check_signing_folder(settings.signing)
     with Ledger.init(settings.db, settings.keys, config=settings.config, origin=origin) as ledger:
-        signer = create_signer(settings.signing, ledger.meta["origin"])
+        try:
+            signer = create_signer(settings.signing, ledger.meta["origin"])
+        except BaseException:
+            ledger.discard()
+            raise
         click.echo(f"created ledger {ledger.meta['origin']} at {settings.db}")
         click.echo(
             f"keys in {settings.keys} (readable by you only): back them up apart from the store"
@@ -171,14 +179,21 @@ def init(settings: Settings, origin: str | None) -> None:
 @pass_settings
 def import_(settings: Settings, source: IO[bytes]) -> None:
     """Record the events of a JSON Lines FILE (or - for stdin): all of them or none."""
+    pending: PurgePending | None = None
     with settings.open() as ledger:
-        result = import_lines(ledger, source)
+        try:
+            result = import_lines(ledger, source)
+        except PurgePending as exc:  # recorded, but an erasure is not yet beyond recovery
+            result, pending = summarise(exc.receipts), exc
     text = f"recorded {result.recorded} events"
     if result.recorded:
         text += f" (sequence {result.first_sequence}-{result.last_sequence})"
     if result.already_present:
         text += f"; {result.already_present} already present (same id), not recorded again"
     click.echo(text)
+    if pending is not None:
+        click.echo(f"purge pending: {pending}", err=True)
+        sys.exit(pending.exit_code)
 
 
 def _progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
@@ -251,9 +266,52 @@ def verify(
         finally:
             finish()
         findings = ledger.revalidate() if contract and report.intact else []
-    _print_report(report, as_json, findings if contract else None)
+        pending = ledger.store.pending()
+    _print_report(report, as_json, findings if contract else None, pending)
     if not report.intact or findings:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@pass_settings
+def status(settings: Settings, as_json: bool) -> None:
+    """Show the ledger's size, its keys and any purge an erasure or rotation left pending.
+
+    With the keys and a writable store, a pending purge is tried again first. Exit 0 when
+    nothing is pending, 4 while a purge is pending or a key the store needs is missing."""
+    with settings.open() as ledger:
+        state = ledger.status()
+    if as_json:
+        click.echo(orjson.dumps(state.to_dict(), option=orjson.OPT_SORT_KEYS).decode())
+    else:
+        click.echo(f"ledger: {state.size} events; key epoch {state.key_epoch}")
+        if state.keys_problem:
+            click.echo(f"keys: not at hand ({state.keys_problem}): nothing can be finished")
+        else:
+            click.echo(f"keys: {state.buckets} buckets in {settings.keys}")
+        for note in state.pending:
+            click.echo(_pending_line(note))
+        if not state.pending:
+            click.echo("purges: none pending")
+        if state.stale:
+            click.echo(
+                f"keys folder: {len(state.stale)} replaced key generations still held "
+                f"(e.g. {state.stale[0]}): they are destroyed when a writer next runs"
+            )
+        if state.missing:
+            click.echo(
+                f"keys folder: lacks {len(state.missing)} key generations this store needs "
+                f"(e.g. {state.missing[0]}): values in those buckets cannot be read or "
+                "written; is this an old copy or a restored backup of the store?"
+            )
+    if state.pending or state.missing:
+        sys.exit(4)
+
+
+def _pending_line(note: PendingPurge) -> str:
+    what = f"erasure at sequence {note.sequence}" if note.kind == "erasure" else "key rotation"
+    return f"purge pending since {note.since}: {what}: {note.reason or 'not finished yet'}"
 
 
 def _read_text(path: Path) -> str:
@@ -264,10 +322,15 @@ def _read_text(path: Path) -> str:
 
 
 def _print_report(
-    report: VerifyReport, as_json: bool, findings: list[Finding] | None = None
+    report: VerifyReport,
+    as_json: bool,
+    findings: list[Finding] | None = None,
+    pending: list[PendingPurge] | None = None,
 ) -> None:
     if as_json:
         result = report.to_dict()
+        if pending is not None:
+            result["pending_purges"] = [dataclasses.asdict(note) for note in pending]
         if findings is not None:
             result["contract"] = [{"sequence": f.sequence, "problem": f.problem} for f in findings]
         click.echo(orjson.dumps(result, option=orjson.OPT_SORT_KEYS).decode())
@@ -281,6 +344,8 @@ def _print_report(
         click.echo(f"intact: {report.size} events, {seals} verified")
     else:
         click.echo(f"NOT INTACT at sequence {report.first_bad}: {report.reason}")
+    for note in pending or []:
+        click.echo(_pending_line(note))
 
 
 @contextmanager
@@ -353,7 +418,7 @@ def export(
 @pass_settings
 def migrate(settings: Settings) -> None:
     """Upgrade the store's schema to this release's (Alembic migrations)."""
-    before, after = migrate_store(settings.db)
+    before, after = migrate_store(settings.db, settings.keys)
     if before == after:
         click.echo(f"the store is already at schema revision {after}")
     else:

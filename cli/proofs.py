@@ -38,11 +38,14 @@ def public(settings: Settings) -> None:
 @keys.command()
 @pass_settings
 def rotate(settings: Settings) -> None:
-    """Re-wrap every data key under a new key-encryption key; events and checkpoints unchanged."""
+    """Give every bucket a new key-encryption key, re-wrap every data key under it and destroy
+    the old ones; events, chain and checkpoints are unchanged, every value stays readable, and
+    writers in other processes pick up the new keys at their next write."""
     with settings.open() as ledger:
-        old, new, count = ledger.rotate_kek(settings.keys)
+        buckets, count = ledger.rotate_keys()
     click.echo(
-        f"re-wrapped {count} data keys: key-encryption key {old} -> {new}; the old one is gone"
+        f"re-wrapped {count} data keys under new key-encryption keys in {buckets} buckets; "
+        "the old keys are destroyed"
     )
 
 

@@ -10,8 +10,12 @@ the envelope encryption and a store.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hmac
 import itertools
 import os
+import re
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -22,30 +26,42 @@ from typing import Any
 
 from ledger import chain, parallel
 from ledger.canonical import utc_timestamp
+from ledger.chain import keymap_digest
 from ledger.config import Config, load_config
 from ledger.contract import filter_text, validate
-from ledger.crypto import DataKey, wrap_aad
+from ledger.crypto import DataKey
 from ledger.errors import (
+    ConfigError,
     InvalidEvent,
     KeyUnavailable,
+    LedgerError,
+    PurgePending,
     ReadOnlyStore,
     StoreError,
     StoreExists,
 )
 from ledger.keys import (
+    SEAL_FILE,
+    SLOTS_FILE,
+    Generation,
     KeySource,
-    LocalKeySource,
     create_keys,
-    finish_rotation,
     load_keys,
-    pending_rotation,
-    prepare_rotation,
+    remove_keys,
 )
 from ledger.merkle import TreeBuilder
 from ledger.replay import Finding, revalidate
-from ledger.sealing import KeyCache, Pending, Receipt, Sealer, tree_at, unwrap
-from ledger.store import Head, Store, StoredRow, WrappedKey, open_store
-from ledger.store.base import SCHEMA_VERSION
+from ledger.sealing import (
+    KeyCache,
+    Pending,
+    Receipt,
+    Sealer,
+    sealed_head,
+    tree_at,
+    unwrap,
+)
+from ledger.store import Store, StoredRow, open_store
+from ledger.store.base import SCHEMA_VERSION, Head, PendingPurge, PurgeResult
 from ledger.verify import VerifyReport, verify_snapshot
 
 DEFAULT_URL = "sqlite:///ledger.db"
@@ -88,6 +104,8 @@ class Ledger:
         self._cache = KeyCache()
         self.keys_problem: str | None = None if keys is not None else "no keys were given"
         self._tree: tuple[int, bytes, TreeBuilder] | None = None  # the head it was built for
+        self._made: tuple[list[Path], Path | None] | None = None  # what init created
+        self._purges_seen = -1  # the key epoch at which pending purges were last looked for
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -100,35 +118,63 @@ class Ledger:
         config: Config | str | Path | None = None,
         origin: str | None = None,
     ) -> Ledger:
-        """Create a new ledger (and, given a folder, its keys); refuse to overwrite either."""
+        """Create a new ledger (and, given a folder, its keys); refuse to overwrite either.
+
+        Input is checked before anything is written, and on any failure nothing this call
+        created is left behind (so a retry does not find half a ledger)."""
+        if origin is not None:
+            check_origin(origin)
+        settings = _config(config)
         store = open_store(url)
         if store.exists():
             raise StoreExists(f"a ledger already exists at {url}: refusing to overwrite it")
-        if isinstance(keys, str | Path):
-            folder = Path(keys)
-            source: KeySource = create_keys(folder)
-        else:
-            source = keys
-        ledger_id = str(uuidlib.uuid4())
-        meta = {
-            "ledger_id": ledger_id,
-            "origin": origin or f"ledger/{ledger_id}",
-            "kek_id": source.kek_id,
-            "seal_id": getattr(source, "seal_id", ""),
-            "created_at": utc_timestamp(datetime.now(UTC)),
-        }
-        head = Head(
-            0,
-            chain.GENESIS,
-            0,
-            None,
-            source.mac(chain.head_seal_message(ledger_id, 0, chain.GENESIS)),
-        )
-        store.create(meta, head)
-        from ledger.migrate import stamp  # Alembic is needed here and by `migrate` only
+        made: list[Path] = []
+        made_folder: Path | None = None
+        created_store = False
+        try:
+            if isinstance(keys, str | Path):
+                folder = Path(keys)
+                made_folder = None if folder.exists() else folder
+                source: KeySource = create_keys(folder)
+                made = [folder / SEAL_FILE, folder / SLOTS_FILE]
+            else:
+                source = keys
+            generations = current_generations(source)
+            ledger_id = str(uuidlib.uuid4())
+            meta = {
+                "ledger_id": ledger_id,
+                "origin": origin or f"ledger/{ledger_id}",
+                "keystore_id": source.store_id,
+                "buckets": str(source.buckets),
+                "seal_id": source.seal_id,
+                "created_at": utc_timestamp(datetime.now(UTC)),
+            }
+            head = sealed_head(source, ledger_id, 0, chain.GENESIS, 0, None, generations)
+            created_store = True
+            store.create(meta, head, generations)
+            from ledger.migrate import stamp  # Alembic is needed here and by `migrate` only
 
-        stamp(url)
-        return cls(store, source, _config(config), store.meta())
+            stamp(url)
+            opened = cls(store, source, settings, store.meta())
+        except BaseException:
+            if created_store:
+                with contextlib.suppress(Exception):
+                    store.remove()
+            store.close()
+            remove_keys(made, made_folder)
+            raise
+        opened._made = (made, made_folder)
+        return opened
+
+    def discard(self) -> None:
+        """Remove the store and keys that :meth:`init` just made (a setup step after it
+        failed); refused on a ledger that holds events."""
+        if self._made is None or self.store.head().sequence != 0:
+            raise StoreError("only a ledger just created, still empty, can be discarded")
+        made, folder = self._made
+        self.store.remove()
+        remove_keys(made, folder)
+        self._made = None
 
     @classmethod
     def open(
@@ -140,7 +186,10 @@ class Ledger:
         read_only: bool = False,
     ) -> Ledger:
         """Open an existing ledger. Keys are needed to record and decrypt, not to verify or
-        query projections; wrong keys are refused here, missing ones when first needed."""
+        query projections; wrong keys are refused here, missing ones when first needed.
+
+        A writable open with the keys also finishes any purge an earlier erasure left
+        pending (see :meth:`finish_purges`)."""
         url = url or os.environ.get("LEDGER_DB") or DEFAULT_URL
         store = open_store(url, read_only=read_only)
         meta = store.meta()
@@ -154,7 +203,6 @@ class Ledger:
             )
         source: KeySource | None
         problem = None
-        folder = None
         if isinstance(keys, str | Path) or keys is None:
             folder = Path(keys or os.environ.get("LEDGER_KEYS") or DEFAULT_KEYS)
             try:
@@ -164,27 +212,26 @@ class Ledger:
                 source, problem = None, str(exc)
         else:
             source = keys
-        if source is not None and folder is not None and source.kek_id != meta.get("kek_id"):
-            # a rotation that committed in the store but crashed before the folder caught up
-            source = pending_rotation(folder, meta.get("kek_id", "")) or source
-        if source is not None and source.kek_id != meta.get("kek_id"):
-            store.close()
-            raise KeyUnavailable(
-                f"the key-encryption key (id {source.kek_id}) is not this ledger's "
-                f"(id {meta.get('kek_id')}): wrong keys folder or LEDGER_KEK"
-            )
-        seal_id = getattr(source, "seal_id", None)
-        if source is not None and seal_id is not None and seal_id != meta.get("seal_id"):
-            store.close()
-            raise KeyUnavailable(
-                f"the seal key (id {seal_id}) is not this ledger's (id {meta.get('seal_id')})"
-            )
+        if source is not None:
+            try:
+                _check_keys(source, meta)
+            except KeyUnavailable:
+                store.close()
+                raise
         opened = cls(store, source, _config(config), meta)
         opened.keys_problem = problem
+        if source is not None and not read_only:
+            with contextlib.suppress(LedgerError):
+                opened.finish_purges()
         return opened
 
     def close(self) -> None:
-        """Release the store's connections."""
+        """Release the store's connections, first finishing any purge left pending (a reader
+        that held it up may be this very connection's export)."""
+        if self.keys is not None and not self.store.read_only:
+            with contextlib.suppress(LedgerError):
+                if self.store.pending():
+                    self.finish_purges()
         self.store.close()
         self._cache.keys.clear()
 
@@ -259,7 +306,9 @@ class Ledger:
             raise KeyUnavailable(f"cannot record without keys: {self.keys_problem}")
         return self.keys
 
-    def _append(self, chunks: Iterable[list[Pending]]) -> list[Receipt]:
+    def _append(
+        self, chunks: Iterable[list[Pending]], *, rotate_all: bool = False
+    ) -> list[Receipt]:
         keys = self._require_keys()
         sealer: Sealer | None = None
         try:
@@ -280,15 +329,141 @@ class Ledger:
                     new_uuid=uuid7,
                 )
                 receipts = [r for chunk in chunks for r in sealer.add(chunk)]
-                sealer.finish()
+                if rotate_all:
+                    sealer.start()
+                    sealer.rotate = set(range(keys.buckets))
+                sealer.finish(kind="rotation" if rotate_all else "erasure")
         except BaseException:
             if sealer is not None:  # keys made in a rolled-back transaction do not exist
                 for slot in sealer.created:
                     self._cache.keys.pop(slot, None)
+                if sealer.rotate:  # the key map may have moved on under us: re-read it
+                    self._cache.epoch = -1
             self._tree = None
             raise
         self._tree = (sealer.seq, sealer.prev, sealer.tree)
+        self.rewrapped = sealer.rewrapped
+        self._after_commit(sealer, receipts)
         return receipts
+
+    def _after_commit(self, sealer: Sealer, receipts: list[Receipt]) -> None:
+        """Destroy the generations this batch replaced, clean the store's files, and finish
+        purges left pending before; raise PurgePending if this batch's erasures (or one it
+        repeated) are not yet beyond recovery."""
+        if sealer.purge is None and self._purges_seen == sealer.key_epoch:
+            return  # no erasure here, and no key change anywhere since we last looked
+        keys = self._require_keys()
+        if sealer.purge is not None:
+            with contextlib.suppress(KeyUnavailable):  # if not, reported below: still held
+                keys.retire(sealer.retired)
+        left = self.finish_purges()
+        self._purges_seen = sealer.key_epoch
+        ours = {r.sequence for r in receipts}
+        mine = [p for p in left if p.sequence in ours or (
+            sealer.purge is not None and p.id == sealer.purge.id)]  # fmt: skip
+        if mine:
+            raise PurgePending(_pending_message(mine[0], keys), receipts)
+
+    def finish_purges(self) -> list[PendingPurge]:
+        """Finish what earlier erasures and rotations left pending: destroy every key
+        generation older than its bucket's current one, clean the store's files, and forget
+        the notes of what is done. Returns what is still pending (with why).
+
+        Nothing is destroyed unless the head's seal and the key map verify: a generation
+        counts as replaced only when the sealed map says so."""
+        if self.keys is None or self.store.read_only:
+            return self.store.pending()
+        keys = self.keys
+        with self.store.snapshot() as snapshot:
+            head = snapshot.head()
+            generations = snapshot.generations()
+            pending = snapshot.pending()
+        if not _head_trusted(keys, self.ledger_id, head, generations):
+            return [dataclasses.replace(p, reason="the head's seal or the key map does not "
+                                        "verify: nothing was destroyed (run `ledger verify`)")
+                    for p in pending]  # fmt: skip
+        keys.refresh()
+        stale = [g for g in keys.generations() if g.number < generations.get(g.bucket, 0)]
+        problem = None
+        try:
+            keys.retire(stale)
+        except KeyUnavailable as exc:
+            problem = str(exc)
+        if not pending:
+            return []
+        files = (
+            self.store.purge([p.xid for p in pending if p.xid])
+            if problem is None
+            else PurgeResult(False, None)
+        )
+        held = set(keys.generations())
+        done: list[int] = []
+        left: list[PendingPurge] = []
+        for note in pending:
+            still = [g for g in note.retire if _parsed(g) in held or _parsed(g) is None]
+            if not still and files.done:
+                done.append(note.id)
+                continue
+            if still:
+                reason = f"the keys folder still holds key-encryption key {still[0]}" + (
+                    f": {problem}" if problem else ""
+                )
+            else:
+                reason = files.reason or "the store's files could not be cleaned"
+            self.store.note_purge(note.id, reason)
+            left.append(dataclasses.replace(note, reason=reason))
+        with contextlib.suppress(StoreError):
+            self.store.end_purges(done)
+        return left
+
+    def rotate_keys(self) -> tuple[int, int]:
+        """Replace every bucket's key-encryption key with a fresh generation, re-wrapping every
+        data key under it in one transaction, then destroy the old generations; events,
+        chain, tree and checkpoints are untouched and every value stays readable. A writer in
+        another process notices at its next write. Returns (buckets, data keys re-wrapped);
+        raises PurgePending if the old generations could not all be destroyed yet."""
+        keys = self._require_keys()
+        self.rewrapped = 0
+        self._append([], rotate_all=True)
+        return keys.buckets, self.rewrapped
+
+    def status(self) -> LedgerStatus:
+        """Where the ledger stands: its size, its keys, and what erasures and rotations still
+        have to finish (pending purges, key generations still held although replaced).
+
+        On a writable ledger with its keys, pending purges are first tried again."""
+        left = self.finish_purges()
+        with self.store.snapshot() as snapshot:
+            head = snapshot.head()
+            generations = snapshot.generations()
+        stale: list[str] = []
+        ahead: list[str] = []
+        missing: list[str] = []
+        if self.keys is not None:
+            with contextlib.suppress(KeyUnavailable):
+                self.keys.refresh()
+            held = self.keys.generations()
+            for generation in held:
+                current = generations.get(generation.bucket)
+                if current is None or generation.number < current:
+                    stale.append(generation.id)
+                elif generation.number > current:
+                    ahead.append(generation.id)
+            missing = [
+                Generation(bucket, number).id
+                for bucket, number in sorted(generations.items())
+                if Generation(bucket, number) not in set(held)
+            ]
+        return LedgerStatus(
+            size=head.sequence,
+            keys_problem=self.keys_problem,
+            buckets=len(generations),
+            key_epoch=head.key_epoch,
+            pending=left,
+            stale=stale,
+            ahead=ahead,
+            missing=missing,
+        )
 
     # -- verifying ---------------------------------------------------------------------------
 
@@ -329,39 +504,6 @@ class Ledger:
             raise InvalidEvent("the ledger's own events are named ledger.*", key="type")
         at = utc_timestamp(datetime.now(UTC))
         return self._append([[Pending(0, uuid7(), {"at": at, **event}, None)]])[0]
-
-    def rotate_kek(self, folder: Path) -> tuple[str, str, int]:
-        """Re-wrap every data key under a fresh key-encryption key, in one transaction; events,
-        chain, tree and checkpoints are untouched and every value stays readable. The old key
-        is then removed from *folder*. Returns (old id, new id, data keys re-wrapped)."""
-        old = self._require_keys()
-        if not isinstance(old, LocalKeySource) or old.origin == "the environment":
-            raise KeyUnavailable(
-                "only a key-encryption key kept in the keys folder can be rotated here; "
-                "rotate a key from the environment or a KMS where it is kept"
-            )
-        new = prepare_rotation(folder, old)
-        with self.store.writer() as tx:
-            stored = tx.all_keys()
-            tx.rewrap(
-                [
-                    WrappedKey(
-                        k.key_id, k.subject, k.category,
-                        new.wrap(
-                            old.unwrap(k.wrapped, wrap_aad(k.key_id, k.subject, k.category)),
-                            wrap_aad(k.key_id, k.subject, k.category),
-                        ),
-                        new.kek_id,
-                    )
-                    for k in stored
-                ]
-            )  # fmt: skip
-            tx.set_meta("kek_id", new.kek_id)
-        finish_rotation(folder)
-        self.keys = new
-        self.meta["kek_id"] = new.kek_id
-        self._cache.keys.clear()
-        return old.kek_id, new.kek_id, len(stored)
 
     def revalidate(self) -> list[Finding]:
         """Every stored event checked again under the vocabulary recorded before it."""
@@ -479,6 +621,23 @@ class Ledger:
         return list(self.export(subject=subject, decrypt=True, actor=actor, purpose=purpose))
 
 
+@dataclasses.dataclass(frozen=True)
+class LedgerStatus:
+    """What :meth:`Ledger.status` reports."""
+
+    size: int
+    keys_problem: str | None  # None when the keys are at hand
+    buckets: int
+    key_epoch: int
+    pending: list[PendingPurge]  # purges not finished, oldest first, each with why
+    stale: list[str]  # key generations the keys folder still holds although replaced
+    ahead: list[str]  # newer than the store knows: being staged, or a rolled-back/copied store
+    missing: list[str]  # the store's current generations the keys folder lacks (unreadable)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 def export_view(
     record: chain.Record,
     row: StoredRow,
@@ -520,3 +679,83 @@ def _config(config: Config | str | Path | None) -> Config:
         env = os.environ.get("LEDGER_CONFIG")
         return load_config(Path(env)) if env else Config.default()
     return load_config(Path(config))
+
+
+_ORIGIN = re.compile(r"[!-*,-~]{1,200}")  # printable ASCII without spaces or '+'
+
+
+def check_origin(origin: str) -> None:
+    """An origin names the ledger in checkpoints and is its signing key's name (C2SP
+    signed-note): printable ASCII, no spaces, no '+', at most 200 characters."""
+    if not isinstance(origin, str) or not _ORIGIN.fullmatch(origin):
+        raise ConfigError(
+            "the origin must be 1 to 200 printable ASCII characters without spaces or '+' "
+            "(it names the ledger in signed checkpoints), e.g. example.org/ledger"
+        )
+
+
+def current_generations(keys: KeySource) -> dict[int, int]:
+    """Every bucket's newest generation in a new key store (one per bucket, or refused)."""
+    newest: dict[int, int] = {}
+    for generation in keys.generations():
+        newest[generation.bucket] = max(newest.get(generation.bucket, 0), generation.number)
+    if sorted(newest) != list(range(keys.buckets)):
+        raise KeyUnavailable("the key store does not hold a key for every bucket")
+    return newest
+
+
+def _check_keys(keys: KeySource, meta: Mapping[str, str]) -> None:
+    if "keystore_id" not in meta:
+        raise KeyUnavailable("the store names no key store: run `ledger migrate` with its keys")
+    if keys.store_id != meta["keystore_id"]:
+        raise KeyUnavailable(
+            f"the keys folder's key store (id {keys.store_id}) is not this ledger's "
+            f"(id {meta['keystore_id']}): wrong keys folder"
+        )
+    if keys.seal_id != meta.get("seal_id"):
+        raise KeyUnavailable(
+            f"the seal key (id {keys.seal_id}) is not this ledger's (id {meta.get('seal_id')})"
+        )
+    if str(keys.buckets) != meta.get("buckets"):
+        raise KeyUnavailable(
+            f"the keys folder has {keys.buckets} buckets and the store {meta.get('buckets')}"
+        )
+
+
+def _head_trusted(
+    keys: KeySource, ledger_id: str, head: Head, generations: Mapping[int, int]
+) -> bool:
+    if head.seal is None or keymap_digest(generations) != head.keymap:
+        return False
+    return hmac.compare_digest(keys.mac(head.seal_message(ledger_id)), head.seal)
+
+
+def _parsed(text: str) -> Generation | None:
+    try:
+        return Generation.parse(text)
+    except ValueError:
+        return None
+
+
+def _pending_message(note: PendingPurge, keys: KeySource) -> str:
+    what = (
+        f"the erasure at sequence {note.sequence}"
+        if note.kind == "erasure"
+        else "the key-encryption key rotation"
+    )
+    held = set(keys.generations())
+    if any(_parsed(g) in held for g in note.retire):
+        state = (
+            "was recorded but is NOT yet beyond recovery: the key-encryption key it must "
+            "destroy is still in the keys folder"
+        )
+    else:
+        state = (
+            "was recorded and its values are beyond use (the key-encryption key they were "
+            "wrapped under is destroyed), but the store's files still hold unreadable copies "
+            "of the deleted wrapped keys"
+        )
+    return (
+        f"{what} {state} ({note.reason}); the purge is pending since {note.since} and is "
+        "finished at the next write or open (`ledger status` shows it)"
+    )

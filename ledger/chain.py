@@ -12,6 +12,9 @@ except ``data``; ``data`` holds one encrypted envelope per category.
 
 from __future__ import annotations
 
+import hashlib
+import struct
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import orjson
@@ -106,6 +109,35 @@ def row_seal_message(ledger_id: str, seq: int, digest: bytes) -> bytes:
     return b"ledger-row/v1\x00" + ledger_id.encode() + b"\x00" + seq.to_bytes(8, "big") + digest
 
 
-def head_seal_message(ledger_id: str, seq: int, digest: bytes) -> bytes:
-    """What the head's MAC covers: the ledger's size and newest hash."""
-    return b"ledger-head/v1\x00" + ledger_id.encode() + b"\x00" + seq.to_bytes(8, "big") + digest
+def head_seal_message(
+    ledger_id: str,
+    seq: int,
+    digest: bytes,
+    *,
+    key_epoch: int,
+    keymap: bytes,
+    vocabulary: str | None,
+) -> bytes:
+    """What the head's MAC covers: everything a writer trusts before it writes. The ledger's
+    size (8 bytes, big-endian) and newest hash, the key epoch (8 bytes, big-endian), the
+    digest of the key-encryption key map, then the vocabulary digest as UTF-8 text (empty
+    before the first event)."""
+    return (
+        b"ledger-head/v2\x00"
+        + ledger_id.encode()
+        + b"\x00"
+        + seq.to_bytes(8, "big")
+        + digest
+        + key_epoch.to_bytes(8, "big")
+        + keymap
+        + (vocabulary or "").encode("utf-8", "surrogatepass")
+    )
+
+
+def keymap_digest(generations: Mapping[int, int]) -> bytes:
+    """SHA-256 over the current generation of every bucket, in bucket order: what the head's
+    seal covers so that nobody without the keys can point a writer at another key."""
+    digest = hashlib.sha256(b"ledger-keymap/v1\x00")
+    for bucket in sorted(generations):
+        digest.update(struct.pack(">II", bucket, generations[bucket]))
+    return digest.digest()

@@ -1,8 +1,10 @@
 """Moving a whole ledger between stores (SQLite to PostgreSQL or back), byte for byte.
 
 The copy carries the same ledger id, records, hashes, seals, tree nodes, wrapped
-keys and checkpoints, so it verifies with the same keys and against the same
-signed checkpoints. Projections are not copied: they rebuild from the events.
+keys, key map and checkpoints, so it verifies with the same keys folder and against
+the same signed checkpoints. The two stores then share that keys folder: an erasure
+in either destroys the key-encryption key generation both use. Projections are not
+copied: they rebuild from the events.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ def copy_ledger(source: Store, target: Store) -> int:
     meta = {k: v for k, v in source.meta().items() if k != "schema_version"}
     with source.snapshot() as snapshot:
         head = snapshot.head()
-        target.create(meta, Head(0, GENESIS, 0, None, None))
+        generations = snapshot.generations()
+        target.create(meta, Head(0, GENESIS, 0, None, head.keymap, None), generations)
         with target.writer() as tx:
             rows = (row for row in snapshot.rows() if row.sequence <= head.sequence)
             while chunk := list(itertools.islice(rows, _CHUNK)):

@@ -88,3 +88,17 @@ class NotFound(LedgerError):
 
 class ConfigError(LedgerError):
     """The configuration (vocabulary, organisation settings) is invalid."""
+
+
+class PurgePending(LedgerError):
+    """An erasure (or key rotation) was recorded, but is not yet beyond recovery everywhere:
+    a key generation or a store file still has to be cleaned. The ledger keeps a durable
+    note, finishes the purge at the next write or open, and ``ledger status`` shows it.
+
+    ``receipts`` holds the receipts of the batch that was recorded."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, receipts: Sequence[object] = ()) -> None:
+        self.receipts = list(receipts)
+        super().__init__(message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +31,15 @@ def parse_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def import_lines(ledger: Ledger, lines: Iterable[bytes]) -> ImportResult:
-    """Record the events of a JSON Lines stream: all of them, or none on any refusal."""
-    receipts: list[Receipt] = ledger.record_numbered(parse_lines(lines), label="line")
+    """Record the events of a JSON Lines stream: all of them, or none on any refusal.
+
+    An erasure that is recorded but not yet beyond recovery raises PurgePending, whose
+    ``receipts`` (see :func:`summarise`) say what was recorded."""
+    return summarise(ledger.record_numbered(parse_lines(lines), label="line"))
+
+
+def summarise(receipts: Sequence[Receipt]) -> ImportResult:
+    """What a recorded batch's receipts add up to."""
     new = [receipt.sequence for receipt in receipts if receipt.recorded]
     return ImportResult(
         recorded=len(new),

@@ -26,12 +26,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
-from ledger.chain import GENESIS, head_seal_message
+from ledger.chain import GENESIS, keymap_digest
 from ledger.errors import IntegrityError, LedgerError, StoreError
 from ledger.merkle import TreeBuilder, leaf_hash
 from ledger.store import open_store
 from ledger.store.base import Head, Snapshot
-from ledger.verify import ChainChecker, Mac, VerifyReport
+from ledger.verify import KEYMAP_CHANGED, ChainChecker, Mac, VerifyReport
 
 CHUNK_LEVEL = 10  # chunks of 1,024 leaves: perfect subtrees a worker checks whole
 RANGE_CHUNKS = 8  # at most this many chunks per task (8,192 events): progress moves
@@ -272,8 +272,10 @@ def _finish(snapshot: Snapshot, head: Head, upper: _Upper, ledger_id: str, mac: 
     last = next(snapshot.rows(size, size), None)
     if last is None or head.hash != last.hash:
         raise IntegrityError(size, "the head's hash is not the newest event's hash")
+    if not hmac.compare_digest(keymap_digest(snapshot.generations()), head.keymap):
+        raise IntegrityError(size, KEYMAP_CHANGED)
     if mac is not None:
-        want = mac(head_seal_message(ledger_id, size, head.hash))
+        want = mac(head.seal_message(ledger_id))
         if head.seal is None or not hmac.compare_digest(want, head.seal):
             raise IntegrityError(
                 size, "the head's seal does not verify: it was rewritten without the ledger's keys"

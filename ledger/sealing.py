@@ -5,21 +5,32 @@ each (subject, category) data key, encrypts values, shreds keys for erasures,
 links each record to its predecessor, seals it, extends the Merkle tree, and
 writes rows, keys, tree nodes and the new head. Nothing here survives a rollback
 except what :class:`KeyCache` is told to forget.
+
+Before it trusts anything the store says, it checks the head's seal (which covers the
+key epoch and the key map) and the key map against the head: a writer never wraps a data
+key under a generation that somebody without the keys chose. An erasure deletes the
+subject's data keys and marks its bucket; at the end of the batch every marked bucket gets
+a fresh key generation, staged durably in the key store, and the rest of the bucket is
+re-wrapped under it, so the destroyed keys were only ever written under generations that
+are destroyed once the transaction commits.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hmac
 import uuid as uuidlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ledger import chain
+from ledger.chain import keymap_digest
 from ledger.crypto import DataKey, new_key, wrap_aad
-from ledger.errors import IntegrityError
-from ledger.keys import KeySource
+from ledger.errors import IntegrityError, KeyUnavailable
+from ledger.keys import Generation, KeySource
 from ledger.merkle import TreeBuilder, leaf_hash
-from ledger.store.base import Head, StoredRow, WrappedKey, WriteTx
+from ledger.store.base import Head, PendingPurge, StoredRow, WrappedKey, WriteTx
 from ledger.vocabulary import Vocabulary
 
 VOCABULARY_TYPE = "ledger.vocabulary"
@@ -47,23 +58,89 @@ class Pending:
 
 
 class KeyCache:
-    """Unwrapped data keys of this process, and the store's key epoch they are valid for."""
+    """Unwrapped data keys of this process and the key map, for the key epoch they are
+    valid for."""
 
     def __init__(self) -> None:
         self.keys: dict[tuple[str, str], DataKey] = {}
+        self.generations: dict[int, int] = {}
         self.epoch = -1
 
-    def align(self, epoch: int) -> None:
-        """Forget every key if another writer destroyed keys since we last looked."""
-        if epoch != self.epoch:
-            self.keys.clear()
-            self.epoch = epoch
+    def align(self, tx: WriteTx, keys: KeySource) -> None:
+        """Forget every key and re-read the key map if another writer changed key-encryption
+        keys since we last looked; the map must be the one the (sealed) head names."""
+        head = tx.head
+        if head.key_epoch == self.epoch and self.generations:
+            return
+        self.keys.clear()
+        generations = tx.generations()
+        if keymap_digest(generations) != head.keymap:
+            raise IntegrityError(
+                head.sequence,
+                "the key-encryption key map does not match the head's seal: it was changed "
+                "outside the ledger; nothing was written (run `ledger verify`)",
+            )
+        if len(generations) != keys.buckets:
+            raise KeyUnavailable(
+                f"the keys folder spreads subjects over {keys.buckets} buckets and the store "
+                f"over {len(generations)}: it is not this ledger's keys folder"
+            )
+        if any(not keys.holds(Generation(b, n)) for b, n in generations.items()):
+            missing = next(Generation(b, n) for b, n in generations.items()
+                           if not keys.holds(Generation(b, n)))  # fmt: skip
+            raise KeyUnavailable(
+                f"the store wraps bucket {missing.bucket} under key-encryption key "
+                f"{missing.id}, which the keys folder does not hold: another writer rotated "
+                "it with another keys folder (writers must share one), or it was restored "
+                "from an older copy; nothing was written"
+            )
+        self.generations = generations
+        self.epoch = head.key_epoch
+
+
+def check_head(tx: WriteTx, keys: KeySource, ledger_id: str) -> None:
+    """Refuse to write on a head whose seal does not verify: its key epoch, key map or
+    vocabulary would be somebody else's choice."""
+    head = tx.head
+    if head.seal is None or not hmac.compare_digest(
+        keys.mac(head.seal_message(ledger_id)), head.seal
+    ):
+        raise IntegrityError(
+            head.sequence,
+            "the head's seal does not verify: it was changed outside the ledger; nothing was "
+            "written (run `ledger verify`)",
+        )
 
 
 def unwrap(keys: KeySource, stored: WrappedKey) -> DataKey:
     """The usable data key of a stored wrapped key."""
-    secret = keys.unwrap(stored.wrapped, wrap_aad(stored.key_id, stored.subject, stored.category))
+    try:
+        generation = Generation.parse(stored.kek_id)
+    except ValueError:
+        raise KeyUnavailable(
+            f"the data key {stored.key_id} names no key-encryption key generation"
+        ) from None
+    secret = keys.unwrap(
+        generation, stored.wrapped, wrap_aad(stored.key_id, stored.subject, stored.category)
+    )
     return DataKey(stored.key_id, stored.subject, stored.category, secret)
+
+
+def sealed_head(
+    keys: KeySource,
+    ledger_id: str,
+    sequence: int,
+    digest: bytes,
+    key_epoch: int,
+    vocabulary: str | None,
+    generations: dict[int, int],
+) -> Head:
+    """A head with its seal."""
+    unsealed = Head(sequence, digest, key_epoch, vocabulary, keymap_digest(generations), None)
+    return Head(
+        sequence, digest, key_epoch, vocabulary, unsealed.keymap,
+        keys.mac(unsealed.seal_message(ledger_id)),
+    )  # fmt: skip
 
 
 def tree_at(tx: WriteTx, head: Head) -> TreeBuilder:
@@ -112,12 +189,26 @@ class Sealer:
         self.stored: dict[tuple[str, str], WrappedKey] = {}
         self.recorded: dict[str, tuple[int, bytes]] = {}  # caller ids recorded in this batch
         self.started = False
+        self.wrote = False  # whether any batch of events was added
+        self.rotate: set[int] = set()  # buckets whose generation this batch replaces
+        self.erasures: list[int] = []  # sequences of the erasures that destroyed keys
+        self.retired: list[Generation] = []  # generations to destroy once this commits
+        self.purge: PendingPurge | None = None  # the durable note of that, if any
+        self.rewrapped = 0  # data keys moved to a new generation
+
+    def start(self) -> None:
+        """Check the head and the key map before trusting them (see module docstring)."""
+        if self.started:
+            return
+        self.started = True
+        check_head(self.tx, self.keys, self.ledger_id)
+        self.cache.align(self.tx, self.keys)
 
     def add(self, pending: Sequence[Pending]) -> list[Receipt]:
         """Seal *pending* and write its rows, keys and tree nodes; receipts in order."""
-        if not self.started:
-            self.started = True
-            self.cache.align(self.head.key_epoch)
+        if not self.wrote:
+            self.start()
+            self.wrote = True
             if self.head.vocabulary != self.vocabulary.digest:
                 self._append(self._vocabulary_event(), self.new_uuid(), None, None)
         ids = [p.event["id"] for p in pending if "id" in p.event]
@@ -132,6 +223,8 @@ class Sealer:
                 receipts.append(Receipt(found_seq, found_hash.hex(), False, client_id))
                 continue
             shredded = self._shred(item.event) if item.event["type"] == "erased" else None
+            if shredded:
+                self.erasures.append(self.seq + 1)
             sealed = None
             if item.data:
                 subject = item.event["subject"]
@@ -154,11 +247,45 @@ class Sealer:
         self.rows, self.nodes = [], []
         return receipts
 
-    def finish(self) -> None:
-        """Write the new head: the last step before commit."""
-        seal = self.keys.mac(chain.head_seal_message(self.ledger_id, self.seq, self.prev))
-        self.tx.set_head(Head(self.seq, self.prev, self.key_epoch, self.vocabulary.digest, seal))
+    def finish(self, *, kind: str = "erasure") -> None:
+        """Replace the generations of the buckets this batch erased from (or, for a rotation,
+        of every bucket), then write the new head: the last step before commit."""
+        self.start()
+        generations = dict(self.cache.generations)
+        # a batch of events recorded its vocabulary first; a rotation alone recorded nothing
+        vocabulary = self.vocabulary.digest if self.wrote else self.head.vocabulary
+        if self.rotate:
+            fresh = {bucket: generations[bucket] + 1 for bucket in sorted(self.rotate)}
+            old = [Generation(bucket, generations[bucket]) for bucket in sorted(self.rotate)]
+            self.keys.stage([Generation(b, n) for b, n in fresh.items()])
+            moved = self.tx.keys_under([g.id for g in old])
+            self.tx.rewrap([self._rewrapped(k, fresh) for k in moved])
+            self.rewrapped = len(moved)
+            self.tx.set_generations(fresh)
+            generations.update(fresh)
+            self.key_epoch += 1
+            self.retired = old
+            note = PendingPurge(
+                0, kind, self.erasures[0] if self.erasures else self.seq, self.recorded_at,
+                tuple(g.id for g in old), self.tx.xid(), None,
+            )  # fmt: skip
+            self.purge = dataclasses.replace(note, id=self.tx.add_purge(note))
+        self.tx.set_head(
+            sealed_head(self.keys, self.ledger_id, self.seq, self.prev, self.key_epoch,
+                        vocabulary, generations)
+        )  # fmt: skip
+        self.cache.generations = generations
         self.cache.epoch = self.key_epoch
+
+    def _rewrapped(self, stored: WrappedKey, fresh: dict[int, int]) -> WrappedKey:
+        old = Generation.parse(stored.kek_id)
+        new = Generation(old.bucket, fresh[old.bucket])
+        aad = wrap_aad(stored.key_id, stored.subject, stored.category)
+        secret = self.keys.unwrap(old, stored.wrapped, aad)
+        return WrappedKey(
+            stored.key_id, stored.subject, stored.category, self.keys.wrap(new, secret, aad),
+            new.id,
+        )  # fmt: skip
 
     def _vocabulary_event(self) -> dict[str, Any]:
         return {
@@ -226,8 +353,10 @@ class Sealer:
         else:
             key_id = str(uuidlib.uuid4())
             secret = new_key()
-            wrapped = self.keys.wrap(secret, wrap_aad(key_id, subject, category))
-            self.new_keys.append(WrappedKey(key_id, subject, category, wrapped, self.keys.kek_id))
+            bucket = self.keys.bucket(subject)
+            generation = Generation(bucket, self.cache.generations[bucket])
+            wrapped = self.keys.wrap(generation, secret, wrap_aad(key_id, subject, category))
+            self.new_keys.append(WrappedKey(key_id, subject, category, wrapped, generation.id))
             data_key = DataKey(key_id, subject, category, secret)
         self.created.append(slot)
         self.cache.keys[slot] = data_key
@@ -250,7 +379,13 @@ class Sealer:
         ]
         if doomed:
             self.tx.destroy_keys([key.key_id for key in doomed])
-            self.key_epoch += 1
+            for key in doomed:
+                try:
+                    self.rotate.add(Generation.parse(key.kek_id).bucket)
+                except ValueError:
+                    raise IntegrityError(
+                        None, f"the data key {key.key_id} names no key-encryption key generation"
+                    ) from None
         for key in doomed:
             self.cache.keys.pop((subject, key.category), None)
             self.stored.pop((subject, key.category), None)

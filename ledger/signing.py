@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from ledger.checkpoint import verifier_key
-from ledger.errors import KeyUnavailable, StoreExists
+from ledger.errors import ConfigError, KeyUnavailable, StoreExists
 
 DEFAULT_SIGNING = "ledger-signing"
 PRIVATE_FILE = "signing.key"
@@ -40,23 +41,54 @@ class Signer:
         return f"Signer(name={self.name!r})"
 
 
-def create_signer(folder: Path, name: str) -> Signer:
-    """A new signing key in *folder* (owner-only), with its verifier key beside it."""
+def check_signing_folder(folder: Path) -> None:
+    """Refuse, before anything is written, a signing folder that cannot be created or written
+    (so that ``init`` fails before it makes a store it would then have to take back)."""
     if (folder / PRIVATE_FILE).exists():
         raise StoreExists(f"a signing key already exists in {folder}: refusing to overwrite it")
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
-    signer = Signer(name, Ed25519PrivateKey.generate())
-    _write_private(folder / PRIVATE_FILE, signer)
-    (folder / NAME_FILE).write_text(name + "\n", encoding="utf-8")
-    (folder / PUBLIC_FILE).write_text(signer.verifier_key + "\n", encoding="utf-8")
+    probe = folder
+    while not probe.exists():
+        if probe.is_symlink() or probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"the signing folder {folder} cannot be written: choose another --signing"
+        )
+
+
+def create_signer(folder: Path, name: str) -> Signer:
+    """A new signing key in *folder* (owner-only), with its verifier key beside it; on any
+    failure, nothing it wrote is left behind."""
+    check_signing_folder(folder)
+    made_folder = not folder.exists()
+    written: list[Path] = []
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+        signer = Signer(name, Ed25519PrivateKey.generate())
+        written.append(folder / PRIVATE_FILE)
+        _write_private(folder / PRIVATE_FILE, signer)
+        for file, text in ((NAME_FILE, name), (PUBLIC_FILE, signer.verifier_key)):
+            written.append(folder / file)
+            (folder / file).write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        for path in written:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if made_folder:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise ConfigError(
+            f"cannot write the signing key in {folder}: {exc.strerror or exc}"
+        ) from None
     return signer
 
 
 def _write_private(path: Path, signer: Signer) -> None:
     """The private key in PEM, created owner-only (never overwriting), on disk when it returns."""
     pem = signer.private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
         handle.flush()

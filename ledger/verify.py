@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ledger.chain import GENESIS, head_seal_message, parse, row_seal_message
+from ledger.chain import GENESIS, keymap_digest, parse, row_seal_message
 from ledger.errors import IntegrityError
 from ledger.merkle import TreeBuilder, leaf_hash
 from ledger.store.base import Head, Snapshot, StoredRow
@@ -133,6 +133,12 @@ class TreeChecker:
                 )
 
 
+KEYMAP_CHANGED = (
+    "the key map (each bucket's key-encryption key generation) does not match the head: "
+    "it was changed outside the ledger"
+)
+
+
 def verify_snapshot(
     snapshot: Snapshot,
     *,
@@ -150,6 +156,7 @@ def verify_snapshot(
         progress=progress,
         tree=TreeChecker(snapshot.level, snapshot.levels()),
         roots_at=roots_at,
+        keymap=keymap_digest(snapshot.generations()),
     )
 
 
@@ -162,8 +169,10 @@ def verify_rows(
     progress: Callable[[int], None] | None = None,
     tree: TreeChecker | None = None,
     roots_at: Iterable[int] = (),
+    keymap: bytes | None = None,
 ) -> VerifyReport:
-    """Verify a whole chain against its head; *mac* given means seals are checked too.
+    """Verify a whole chain against its head; *mac* given means seals are checked too;
+    *keymap* given (the digest of the stored key map) is compared with the head's.
 
     *roots_at*: sizes at which to note the recomputed Merkle root (to compare with checkpoints).
     """
@@ -195,8 +204,10 @@ def verify_rows(
             )
         if head.hash != checker.prev:
             raise IntegrityError(head.sequence, "the head's hash is not the newest event's hash")
+        if keymap is not None and not hmac.compare_digest(keymap, head.keymap):
+            raise IntegrityError(head.sequence, KEYMAP_CHANGED)
         if mac is not None:
-            want = mac(head_seal_message(ledger_id, head.sequence, head.hash))
+            want = mac(head.seal_message(ledger_id))
             if head.seal is None or not hmac.compare_digest(want, head.seal):
                 raise IntegrityError(
                     head.sequence,

@@ -56,12 +56,12 @@ def run(store_url: str, tmp_path: Path, config_path: Path) -> Cli:
 def test_init_creates_store_and_keys_and_refuses_to_overwrite(run: Cli) -> None:
     first = run("init")
     assert first.exit_code == 0, first.output
-    assert run.keys.joinpath("kek.key").exists()
-    kek = run.keys.joinpath("kek.key").read_bytes()
+    assert run.keys.joinpath("kek.slots").exists()
+    kek = run.keys.joinpath("kek.slots").read_bytes()
     again = run("init")
     assert again.exit_code == 2
     assert "refusing to overwrite" in again.stderr
-    assert run.keys.joinpath("kek.key").read_bytes() == kek
+    assert run.keys.joinpath("kek.slots").read_bytes() == kek
 
 
 def test_init_refuses_when_only_the_keys_exist(run: Cli, tmp_path: Path) -> None:

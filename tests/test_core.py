@@ -14,7 +14,7 @@ from ledger import chain
 from ledger.canonical import canonical, sha256, utc_timestamp
 from ledger.crypto import DataKey, aead_open, aead_seal, new_key, wrap_aad
 from ledger.errors import KeyUnavailable, StoreExists
-from ledger.keys import create_keys, load_keys
+from ledger.keys import Generation, create_keys, load_keys
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
@@ -101,38 +101,92 @@ def test_a_tampered_ciphertext_does_not_open() -> None:
         key.open_value(envelope, event_uuid="e1")
 
 
-def test_wrapped_keys_are_bound_to_their_slot(tmp_path: Path) -> None:
-    source = create_keys(tmp_path / "keys")
+def test_wrapped_keys_are_bound_to_their_slot_and_generation(tmp_path: Path) -> None:
+    source = create_keys(tmp_path / "keys", buckets=4)
     secret = new_key()
-    wrapped = source.wrap(secret, wrap_aad("k1", "cust-1", "user.name"))
-    assert source.unwrap(wrapped, wrap_aad("k1", "cust-1", "user.name")) == secret
+    first = Generation(source.bucket("cust-1"), 1)
+    wrapped = source.wrap(first, secret, wrap_aad("k1", "cust-1", "user.name"))
+    assert source.unwrap(first, wrapped, wrap_aad("k1", "cust-1", "user.name")) == secret
     with pytest.raises(KeyUnavailable):
-        source.unwrap(wrapped, wrap_aad("k1", "cust-2", "user.name"))
+        source.unwrap(first, wrapped, wrap_aad("k1", "cust-2", "user.name"))
+    other = Generation((first.bucket + 1) % 4, 1)
+    with pytest.raises(KeyUnavailable):  # another bucket's key does not open it
+        source.unwrap(other, wrapped, wrap_aad("k1", "cust-1", "user.name"))
 
 
 def test_keys_folder_is_created_once_and_loads_back(tmp_path: Path) -> None:
     folder = tmp_path / "keys"
-    created = create_keys(folder)
+    created = create_keys(folder, buckets=8)
     with pytest.raises(StoreExists):
         create_keys(folder)
     loaded = load_keys(folder, env={})
-    assert loaded.kek_id == created.kek_id and loaded.seal_id == created.seal_id
+    assert (loaded.store_id, loaded.seal_id, loaded.buckets) == (
+        created.store_id, created.seal_id, 8)  # fmt: skip
+    assert loaded.generations() == [Generation(b, 1) for b in range(8)]
     assert loaded.mac(b"head") == created.mac(b"head")
-    for name in ("kek.key", "seal.key"):
-        assert (folder / name).read_text().strip() not in repr(loaded)
+    assert (folder / "seal.key").read_text().strip() not in repr(loaded)
+    for name in ("seal.key", "kek.slots"):
+        assert (folder / name).stat().st_mode & 0o777 == 0o600
 
 
-def test_keys_from_the_environment_need_both_and_valid_base64(tmp_path: Path) -> None:
+def test_a_generation_is_staged_then_retired_in_place(tmp_path: Path) -> None:
+    folder = tmp_path / "keys"
+    source = create_keys(folder, buckets=2)
+    size = (folder / "kek.slots").stat().st_size
+    old_key = source._key(Generation(1, 1))
+    source.stage([Generation(1, 2)])
+    other = load_keys(folder, env={})  # another process sees the staged generation
+    assert other.holds(Generation(1, 2)) and other.holds(Generation(1, 1))
+    source.retire([Generation(1, 1)])
+    assert not load_keys(folder, env={}).holds(Generation(1, 1))
+    assert old_key not in (folder / "kek.slots").read_bytes()  # overwritten, not unlinked
+    assert (folder / "kek.slots").stat().st_size == size
+    other.refresh()  # what a writer does when the sealed key map moves on
+    with pytest.raises(KeyUnavailable, match="destroyed"):
+        other.unwrap(Generation(1, 1), b"x" * 40, b"aad")
+    source.stage([Generation(1, 3)])  # takes the emptied slot; generation 2 stays
+    assert load_keys(folder, env={}).generations() == [
+        Generation(0, 1), Generation(1, 2), Generation(1, 3)]  # fmt: skip
+
+
+def test_keys_from_the_environment_are_refused_by_name(tmp_path: Path) -> None:
+    create_keys(tmp_path / "keys")
     kek = base64.b64encode(new_key()).decode()
-    seal = base64.b64encode(new_key()).decode()
-    source = load_keys(None, env={"LEDGER_KEK": kek, "LEDGER_SEAL_KEY": seal})
-    assert source.origin == "the environment"
-    with pytest.raises(KeyUnavailable, match="LEDGER_SEAL_KEY is not set"):
-        load_keys(None, env={"LEDGER_KEK": kek})
-    with pytest.raises(KeyUnavailable, match="not valid base64"):
-        load_keys(None, env={"LEDGER_KEK": "***", "LEDGER_SEAL_KEY": seal})
+    for name in ("LEDGER_KEK", "LEDGER_SEAL_KEY"):
+        with pytest.raises(KeyUnavailable, match=f"{name} is set, but keys are no longer"):
+            load_keys(tmp_path / "keys", env={name: kek})
     with pytest.raises(KeyUnavailable, match="no key at"):
         load_keys(tmp_path / "absent", env={})
+
+
+@pytest.mark.parametrize("name", ["seal.key", "kek.slots"])
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_a_key_file_others_can_read_is_refused_by_name(
+    tmp_path: Path, name: str, mode: int
+) -> None:
+    create_keys(tmp_path / "keys", buckets=2)
+    (tmp_path / "keys" / name).chmod(mode)
+    with pytest.raises(KeyUnavailable, match=f"{name} can be read or written by other users"):
+        load_keys(tmp_path / "keys", env={})
+
+
+def test_a_symlinked_key_file_is_refused(tmp_path: Path) -> None:
+    create_keys(tmp_path / "keys", buckets=2)
+    (tmp_path / "keys" / "seal.key").rename(tmp_path / "elsewhere")
+    (tmp_path / "keys" / "seal.key").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(KeyUnavailable, match="not a regular file"):
+        load_keys(tmp_path / "keys", env={})
+
+
+def test_a_damaged_slot_is_named_and_does_not_unwrap(tmp_path: Path) -> None:
+    folder = tmp_path / "keys"
+    source = create_keys(folder, buckets=2)
+    wrapped = source.wrap(Generation(0, 1), new_key(), b"aad")
+    raw = bytearray((folder / "kek.slots").read_bytes())
+    raw[64 + 20] ^= 1  # bucket 0, first slot, inside the key
+    (folder / "kek.slots").write_bytes(bytes(raw))
+    with pytest.raises(KeyUnavailable, match="damaged"):
+        load_keys(folder, env={}).unwrap(Generation(0, 1), wrapped, b"aad")
 
 
 def test_aead_round_trip_and_wrong_associated_data() -> None:

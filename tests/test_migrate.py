@@ -1,9 +1,14 @@
-"""Schema versions: stores record theirs, other versions are refused, `ledger migrate` upgrades."""
+"""Schema versions: stores record theirs, other versions are refused, `ledger migrate` upgrades,
+including a store written by the release before schema 2 (tests/fixtures/schema1)."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from pathlib import Path
 
+import psycopg
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
@@ -11,6 +16,9 @@ from ledger import Ledger
 from ledger.cli.main import cli
 from ledger.migrate import current_revision, head_revision
 from ledger.store.engine import sqlalchemy_engine
+
+FIXTURES = Path(__file__).parent / "fixtures" / "schema1"
+DPO = {"actor": "staff:dpo", "purpose": "essential.legal_obligation"}
 
 
 def _sql(url: str, statement: str) -> None:
@@ -25,23 +33,88 @@ def _sql(url: str, statement: str) -> None:
 def test_a_new_store_is_at_the_newest_revision(store: tuple[str, Path]) -> None:
     url, keys = store
     Ledger.init(url, keys).close()
-    assert current_revision(url) == head_revision() == "0001"
+    assert current_revision(url) == head_revision() == "0002"
     result = CliRunner().invoke(cli, ["--db", url, "--keys", str(keys), "migrate"])
     assert result.exit_code == 0
-    assert "already at schema revision 0001" in result.stdout
+    assert "already at schema revision 0002" in result.stdout
 
 
-def test_a_store_from_before_migrations_is_refused_then_migrated(store: tuple[str, Path]) -> None:
-    url, keys = store
-    with Ledger.init(url, keys) as ledger:
-        ledger.record("objected", actor="svc:web", subject="cust-1",
-                      purpose="marketing.communications.email")  # fmt: skip
-    _sql(url, "DROP TABLE alembic_version")
-    _sql(url, "UPDATE ledger_meta SET value = '0' WHERE name = 'schema_version'")
+def _schema1_store(store_url: str, tmp_path: Path) -> tuple[str, Path]:
+    """The earlier release's store and its keys folder, as that release left them."""
+    engine = "sqlite" if store_url.startswith("sqlite") else "postgresql"
+    keys = tmp_path / "keys"
+    shutil.copytree(FIXTURES / f"keys-{engine}", keys)
+    keys.chmod(0o700)
+    for path in keys.iterdir():
+        path.chmod(0o600)  # git keeps no modes
+    if engine == "sqlite":
+        path = Path(store_url.removeprefix("sqlite:///"))
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA journal_mode = WAL")  # as the earlier release kept its stores
+        conn.executescript((FIXTURES / "sqlite.sql").read_text())
+        conn.close()
+    else:
+        server, schema = store_url.split("?schema=")
+        dump = (FIXTURES / "postgresql.sql").read_text().replace("{schema}", f'"{schema}"')
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(dump.encode())
+    return store_url, keys
+
+
+@pytest.mark.parametrize("stamped", [True, False], ids=["at 0001", "before migrations"])
+def test_a_schema_1_store_is_refused_then_migrated_with_its_keys(
+    store_url: str, tmp_path: Path, stamped: bool
+) -> None:
+    url, keys = _schema1_store(store_url, tmp_path)
+    if not stamped:
+        _sql(url, "DROP TABLE alembic_version")
+        _sql(url, "UPDATE ledger_meta SET value = '0' WHERE name = 'schema_version'")
+    kek = (keys / "kek.key").read_bytes()
     args = ["--db", url, "--keys", str(keys)]
     refused = CliRunner().invoke(cli, [*args, "verify"])
     assert refused.exit_code == 2 and "ledger migrate" in refused.stderr
+    keyless = CliRunner().invoke(cli, ["--db", url, "--keys", str(tmp_path / "none"), "migrate"])
+    assert keyless.exit_code == 2 and "keys folder" in keyless.stderr
+    assert current_revision(url) == ("0001" if stamped else None)  # nothing was written
     migrated = CliRunner().invoke(cli, [*args, "migrate"])
     assert migrated.exit_code == 0, migrated.output
-    assert "from revision none to 0001" in migrated.stdout
-    assert CliRunner().invoke(cli, [*args, "verify"]).exit_code == 0
+    assert f"from revision {'0001' if stamped else 'none'} to 0002" in migrated.stdout
+    assert not (keys / "kek.key").exists()  # the single old key is destroyed ...
+    assert kek.strip() not in (keys / "kek.slots").read_bytes()
+    verified = CliRunner().invoke(cli, [*args, "verify"])
+    assert verified.exit_code == 0 and "chain and seals verified" in verified.stdout
+    with Ledger.open(url, keys) as ledger:  # ... and every value survived the re-wrap
+        rows = ledger.read("cust-1002", **DPO)
+        assert rows[0]["data"]["user.name"] == "Tom Reilly"
+        erased = ledger.read("cust-1004", **DPO)
+        assert "data" not in erased[0] and erased[0]["data_erased"]
+        ledger.record("erased", actor="staff:dpo", subject="cust-1002", categories=["*"],
+                      reason="erasure request after migration")  # fmt: skip
+        assert "data" not in ledger.read("cust-1002", **DPO)[0]
+        assert ledger.verify().intact
+
+
+def test_a_schema_1_store_whose_chain_was_changed_is_not_resealed(
+    store_url: str, tmp_path: Path
+) -> None:
+    url, keys = _schema1_store(store_url, tmp_path)
+    _sql(url, "UPDATE ledger_head SET vocabulary = 'forged'")  # unsealed in schema 1: ignored
+    _sql(url, "UPDATE ledger_head SET sequence = sequence - 1")  # sealed: refused
+    result = CliRunner().invoke(cli, ["--db", url, "--keys", str(keys), "migrate"])
+    assert result.exit_code == 1, result.output
+    assert "seal does not verify" in result.stderr and "nothing was migrated" in result.stderr
+    assert (keys / "kek.key").exists() and not (keys / "kek.slots").exists()
+    assert current_revision(url) == "0001"
+
+
+def test_a_schema_1_store_with_a_forged_vocabulary_digest_gets_the_chains(
+    store_url: str, tmp_path: Path
+) -> None:
+    url, keys = _schema1_store(store_url, tmp_path)
+    _sql(url, "UPDATE ledger_head SET vocabulary = 'forged'")
+    assert CliRunner().invoke(cli, ["--db", url, "--keys", str(keys), "migrate"]).exit_code == 0
+    with Ledger.open(url, keys) as ledger:
+        assert ledger.store.head().vocabulary != "forged"
+        vocabulary = ledger.events_of_type("ledger.vocabulary")[-1]
+        assert ledger.store.head().vocabulary == vocabulary["digest"]
+        assert ledger.verify().intact

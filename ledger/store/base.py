@@ -11,7 +11,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-SCHEMA_VERSION = 1
+from ledger.chain import head_seal_message
+
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -20,9 +22,17 @@ class Head:
 
     sequence: int
     hash: bytes
-    key_epoch: int  # changes whenever data keys are destroyed: cached keys are then dropped
+    key_epoch: int  # changes whenever key-encryption keys change: caches are then dropped
     vocabulary: str | None  # digest of the vocabulary last recorded on the ledger
-    seal: bytes | None  # MAC over (ledger id, sequence, hash) by the key holder
+    keymap: bytes  # digest of every bucket's current key-encryption key generation
+    seal: bytes | None  # MAC over all of the above by the key holder
+
+    def seal_message(self, ledger_id: str) -> bytes:
+        """The bytes the head's seal is a MAC of (see :func:`ledger.chain.head_seal_message`)."""
+        return head_seal_message(
+            ledger_id, self.sequence, self.hash,
+            key_epoch=self.key_epoch, keymap=self.keymap, vocabulary=self.vocabulary,
+        )  # fmt: skip
 
 
 class StoredRow(NamedTuple):
@@ -47,7 +57,29 @@ class WrappedKey:
     subject: str
     category: str
     wrapped: bytes
-    kek_id: str
+    kek_id: str  # the key-encryption key generation it is wrapped under, "bucket:number"
+
+
+@dataclass(frozen=True)
+class PendingPurge:
+    """A durable note that an erasure (or a key rotation) is not yet beyond recovery:
+    key-encryption key generations still to destroy, or store files still to clean."""
+
+    id: int
+    kind: str  # "erasure" or "rotation"
+    sequence: int  # the erasure's sequence (for a rotation: the ledger's size then)
+    since: str  # when it was recorded (RFC 3339, UTC)
+    retire: tuple[str, ...]  # generations to destroy, "bucket:number"
+    xid: str | None  # PostgreSQL: the transaction that deleted the keys
+    reason: str | None  # why the last attempt did not finish
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """Whether the store's files hold no copy of deleted key rows any more, and if not, why."""
+
+    done: bool
+    reason: str | None = None
 
 
 class WriteTx(Protocol):
@@ -67,6 +99,27 @@ class WriteTx(Protocol):
 
     def all_keys(self) -> list[WrappedKey]:
         """Every live wrapped data key (for re-wrapping under a new key-encryption key)."""
+        ...
+
+    def keys_under(self, kek_ids: Sequence[str]) -> list[WrappedKey]:
+        """Every live data key wrapped under one of the generations *kek_ids*."""
+        ...
+
+    def generations(self) -> dict[int, int]:
+        """The current key-encryption key generation of every bucket."""
+        ...
+
+    def set_generations(self, generations: dict[int, int]) -> None:
+        """Record new current generations for some buckets."""
+        ...
+
+    def add_purge(self, purge: PendingPurge) -> int:
+        """Record a pending purge in this transaction; its id."""
+        ...
+
+    def xid(self) -> str | None:
+        """PostgreSQL: this transaction's id (VACUUM can remove what it deleted once every
+        snapshot is newer); None on SQLite."""
         ...
 
     def rewrap(self, keys: Sequence[WrappedKey]) -> None:
@@ -124,6 +177,14 @@ class Snapshot(Protocol):
         """Every live wrapped data key."""
         ...
 
+    def generations(self) -> dict[int, int]:
+        """The current key-encryption key generation of every bucket."""
+        ...
+
+    def pending(self) -> list[PendingPurge]:
+        """Purges not finished yet, oldest first."""
+        ...
+
 
 class Store(Protocol):
     """A ledger store: one gap-free, totally ordered sequence of stored rows, plus keys."""
@@ -133,7 +194,14 @@ class Store(Protocol):
 
     def exists(self) -> bool: ...
 
-    def create(self, meta: dict[str, str], head: Head) -> None: ...
+    def create(self, meta: dict[str, str], head: Head, generations: dict[int, int]) -> None:
+        """Create the store's tables (and, for SQLite, its file, owner-only) with *meta*, the
+        sealed *head* and every bucket's first key-encryption key generation."""
+        ...
+
+    def remove(self) -> None:
+        """Remove a store this process has just created (a failed ``init`` leaves nothing)."""
+        ...
 
     def meta(self) -> dict[str, str]: ...
 
@@ -163,8 +231,22 @@ class Store(Protocol):
         """When the checkpoint of *size* was signed and stored (RFC 3339 UTC), if it was."""
         ...
 
-    def purge(self) -> bool:
-        """Make destroyed keys unrecoverable from the store's files; False if it could not yet."""
+    def purge(self, xids: Sequence[str] = ()) -> PurgeResult:
+        """Clean deleted key rows out of the store's files (SQLite: the WAL checkpointed and
+        truncated; PostgreSQL: the keys table vacuumed once no snapshot older than the
+        transactions *xids* is left). Waits a bounded time, then says why it could not."""
+        ...
+
+    def pending(self) -> list[PendingPurge]:
+        """Purges not finished yet, oldest first."""
+        ...
+
+    def end_purges(self, ids: Sequence[int]) -> None:
+        """Forget purges that finished."""
+        ...
+
+    def note_purge(self, purge_id: int, reason: str) -> None:
+        """Keep why a purge could not finish yet (best effort: the disk may be full)."""
         ...
 
     def close(self) -> None: ...

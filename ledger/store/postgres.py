@@ -11,7 +11,9 @@ READ ONLY transaction, which never blocks writers.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -25,7 +27,14 @@ from sqlalchemy.engine import URL
 
 from ledger.errors import ReadOnlyStore, StoreError, StoreExists, StoreNotFound
 from ledger.merkle import leaf_hash
-from ledger.store.base import SCHEMA_VERSION, Head, StoredRow, WrappedKey
+from ledger.store.base import (
+    SCHEMA_VERSION,
+    Head,
+    PendingPurge,
+    PurgeResult,
+    StoredRow,
+    WrappedKey,
+)
 
 EVENTS_TABLE = "ledger_events"
 _LAST = 2**63 - 1  # no bound: bigint's largest value
@@ -33,6 +42,11 @@ _CURSORS = itertools.count()  # server-side cursors open at once need distinct n
 # fresh connections tried when pooled ones turn out dropped: the pool holds at most 6
 _RECONNECTS = 7
 _COLUMNS = "notification_id, originator_id, topic, subject, client_id, state, hash, mac"
+_HEAD_COLUMNS = "sequence, hash, key_epoch, vocabulary, keymap, seal"
+_PURGE_COLUMNS = "id, kind, sequence, since, retire, xid, reason"
+# How long an erasure waits for older snapshots to end, and for VACUUM's lock, before it
+# reports the purge as pending (a writer is never held for minutes behind a reader).
+PURGE_WAIT = 2.0
 
 
 def _row(values: Sequence[Any]) -> StoredRow:
@@ -77,13 +91,23 @@ def _schema_statements(schema: str) -> list[Composed]:
         SQL(
             "CREATE TABLE {}.ledger_head (id integer PRIMARY KEY CHECK (id = 1), "
             "sequence bigint NOT NULL, hash bytea NOT NULL, key_epoch bigint NOT NULL, "
-            "vocabulary text, seal bytea)"
+            "vocabulary text, seal bytea, keymap bytea NOT NULL)"
         ).format(s),
         SQL("CREATE TABLE {}.ledger_meta (name text PRIMARY KEY, value text NOT NULL)").format(s),
         SQL(
             "CREATE TABLE {}.ledger_keys (key_id text PRIMARY KEY, subject text NOT NULL, "
             "category text NOT NULL, wrapped bytea NOT NULL, kek_id text NOT NULL, "
             "UNIQUE (subject, category))"
+        ).format(s),
+        SQL("CREATE INDEX ledger_keys_kek ON {}.ledger_keys (kek_id)").format(s),
+        SQL(
+            "CREATE TABLE {}.ledger_buckets (bucket integer PRIMARY KEY, "
+            "generation bigint NOT NULL)"
+        ).format(s),
+        SQL(
+            "CREATE TABLE {}.ledger_purge (id bigint PRIMARY KEY, kind text NOT NULL, "
+            "sequence bigint NOT NULL, since text NOT NULL, retire text NOT NULL, xid text, "
+            "reason text)"
         ).format(s),
         SQL(
             "CREATE TABLE {}.ledger_tree (level integer NOT NULL, idx bigint NOT NULL, "
@@ -146,7 +170,6 @@ class _PostgresWriteTx:
         self._c = cur
         self._s = schema
         self.head = head
-        self.keys_destroyed = False
 
     def present(self, client_ids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
         self._c.execute(
@@ -177,6 +200,14 @@ class _PostgresWriteTx:
         )
         return [WrappedKey(k, s, c, bytes(w), kek) for k, s, c, w, kek in self._c.fetchall()]
 
+    def keys_under(self, kek_ids: Sequence[str]) -> list[WrappedKey]:
+        self._c.execute(
+            _q(self._s, "SELECT key_id, subject, category, wrapped, kek_id FROM {s}.ledger_keys "
+                        "WHERE kek_id = ANY(%s)"),
+            (list(kek_ids),),
+        )  # fmt: skip
+        return [WrappedKey(k, s, c, bytes(w), kek) for k, s, c, w, kek in self._c.fetchall()]
+
     def rewrap(self, keys: Sequence[WrappedKey]) -> None:
         if keys:
             self._c.executemany(
@@ -184,7 +215,34 @@ class _PostgresWriteTx:
                             "WHERE key_id = %s"),
                 [(k.wrapped, k.kek_id, k.key_id) for k in keys],
             )  # fmt: skip
-        self.keys_destroyed = True
+
+    def generations(self) -> dict[int, int]:
+        return _generations(self._c, self._s)
+
+    def set_generations(self, generations: dict[int, int]) -> None:
+        if generations:
+            self._c.executemany(
+                _q(self._s, "INSERT INTO {s}.ledger_buckets (bucket, generation) VALUES (%s, %s) "
+                            "ON CONFLICT (bucket) DO UPDATE SET generation = excluded.generation"),
+                sorted(generations.items()),
+            )  # fmt: skip
+
+    def add_purge(self, purge: PendingPurge) -> int:
+        self._c.execute(_q(self._s, "SELECT coalesce(max(id), 0) + 1 FROM {s}.ledger_purge"))
+        found = self._c.fetchone()
+        purge_id = int(found[0]) if found else 1
+        self._c.execute(
+            _q(self._s, f"INSERT INTO {{s}}.ledger_purge ({_PURGE_COLUMNS}) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s)"),
+            (purge_id, purge.kind, purge.sequence, purge.since, " ".join(purge.retire),
+             purge.xid, purge.reason),
+        )  # fmt: skip
+        return purge_id
+
+    def xid(self) -> str | None:
+        self._c.execute("SELECT pg_current_xact_id()::text")
+        found = self._c.fetchone()
+        return None if found is None else str(found[0])
 
     def set_meta(self, name: str, value: str) -> None:
         self._c.execute(
@@ -195,7 +253,6 @@ class _PostgresWriteTx:
         self._c.execute(
             _q(self._s, "DELETE FROM {s}.ledger_keys WHERE key_id = ANY(%s)"), (list(key_ids),)
         )
-        self.keys_destroyed = True
 
     def insert(self, rows: Sequence[StoredRow]) -> None:
         if not rows:
@@ -221,10 +278,37 @@ class _PostgresWriteTx:
     def set_head(self, head: Head) -> None:
         self._c.execute(
             _q(self._s, "UPDATE {s}.ledger_head SET sequence = %s, hash = %s, key_epoch = %s, "
-                        "vocabulary = %s, seal = %s WHERE id = 1"),
-            (head.sequence, head.hash, head.key_epoch, head.vocabulary, head.seal),
+                        "vocabulary = %s, keymap = %s, seal = %s WHERE id = 1"),
+            (head.sequence, head.hash, head.key_epoch, head.vocabulary, head.keymap, head.seal),
         )  # fmt: skip
         self.head = head
+
+
+def _head(found: Sequence[Any] | None) -> Head:
+    if found is None:
+        raise StoreNotFound("the store has no head row: not a ledger store")
+    return Head(
+        found[0], bytes(found[1]), found[2], found[3], bytes(found[4] or b""),
+        None if found[5] is None else bytes(found[5]),
+    )  # fmt: skip
+
+
+def _generations(cur: Any, schema: str) -> dict[int, int]:
+    rows = cur.execute(
+        _q(schema, "SELECT bucket, generation FROM {s}.ledger_buckets ORDER BY bucket")
+    ).fetchall()
+    return {int(bucket): int(generation) for bucket, generation in rows}
+
+
+def _pending(cur: Any, schema: str) -> list[PendingPurge]:
+    rows = cur.execute(
+        _q(schema, f"SELECT {_PURGE_COLUMNS} FROM {{s}}.ledger_purge ORDER BY id")
+    ).fetchall()
+    return [
+        PendingPurge(int(i), str(kind), int(seq), str(since), tuple(str(retire).split()),
+                     xid, reason)
+        for i, kind, seq, since, retire, xid, reason in rows
+    ]  # fmt: skip
 
 
 class _PostgresSnapshot:
@@ -235,13 +319,17 @@ class _PostgresSnapshot:
         self._s = schema
 
     def head(self) -> Head:
-        found = self._conn.execute(
-            _q(self._s, "SELECT sequence, hash, key_epoch, vocabulary, seal FROM {s}.ledger_head")
-        ).fetchone()
-        if found is None:
-            raise StoreNotFound("the store has no head row: not a ledger store")
-        return Head(found[0], bytes(found[1]), found[2], found[3],
-                    None if found[4] is None else bytes(found[4]))  # fmt: skip
+        return _head(
+            self._conn.execute(
+                _q(self._s, f"SELECT {_HEAD_COLUMNS} FROM {{s}}.ledger_head")
+            ).fetchone()
+        )
+
+    def generations(self) -> dict[int, int]:
+        return _generations(self._conn, self._s)
+
+    def pending(self) -> list[PendingPurge]:
+        return _pending(self._conn, self._s)
 
     def rows(self, start: int = 1, stop: int | None = None) -> Iterator[StoredRow]:
         with self._conn.cursor(name=f"ledger_rows_{next(_CURSORS)}") as cur:
@@ -380,7 +468,7 @@ class PostgresStore:
             ).fetchone()
         return found is not None
 
-    def create(self, meta: dict[str, str], head: Head) -> None:
+    def create(self, meta: dict[str, str], head: Head, generations: dict[int, int]) -> None:
         if self.read_only:
             raise ReadOnlyStore(f"{self.url} is opened read-only: cannot create it")
         if self.exists():
@@ -389,13 +477,41 @@ class PostgresStore:
             for statement in _schema_statements(self.schema):
                 conn.execute(statement)
             conn.execute(
-                _q(self.schema, "INSERT INTO {s}.ledger_head VALUES (1, %s, %s, %s, %s, %s)"),
-                (head.sequence, head.hash, head.key_epoch, head.vocabulary, head.seal),
-            )
+                _q(self.schema, f"INSERT INTO {{s}}.ledger_head (id, {_HEAD_COLUMNS}) "
+                                "VALUES (1, %s, %s, %s, %s, %s, %s)"),
+                (head.sequence, head.hash, head.key_epoch, head.vocabulary, head.keymap,
+                 head.seal),
+            )  # fmt: skip
             for name, value in sorted({**meta, "schema_version": str(SCHEMA_VERSION)}.items()):
                 conn.execute(
                     _q(self.schema, "INSERT INTO {s}.ledger_meta VALUES (%s, %s)"), (name, value)
                 )
+            with conn.cursor() as cur:
+                cur.executemany(
+                    _q(self.schema, "INSERT INTO {s}.ledger_buckets VALUES (%s, %s)"),
+                    sorted(generations.items()),
+                )
+
+    def remove(self) -> None:
+        """Drop the tables of a store this process has just created (a failed `init`); the
+        schema itself too when nothing else is left in it."""
+        with self._connection() as conn, conn.transaction():
+            for table in ("ledger_checkpoints", "ledger_purge", "ledger_buckets", "ledger_tree",
+                          "ledger_keys", "ledger_meta", "ledger_head", "ledger_events",
+                          "alembic_version"):  # fmt: skip
+                conn.execute(
+                    SQL("DROP TABLE IF EXISTS {}.{}").format(
+                        Identifier(self.schema), Identifier(table)
+                    )
+                )
+            left = conn.execute(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s",
+                (self.schema,),
+            ).fetchone()
+            if left is not None and left[0] == 0 and self.schema != "public":
+                conn.execute(SQL("DROP SCHEMA IF EXISTS {}").format(Identifier(self.schema)))
+        self.close()
 
     def meta(self) -> dict[str, str]:
         with self._connection() as conn:
@@ -406,28 +522,104 @@ class PostgresStore:
     def writer(self) -> Iterator[_PostgresWriteTx]:
         if self.read_only:
             raise ReadOnlyStore(f"{self.url} is opened read-only: cannot write to it")
-        destroyed = False
         with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(
                 _q(self.schema, "UPDATE {s}.ledger_head SET sequence = sequence WHERE id = 1 "
-                                "RETURNING sequence, hash, key_epoch, vocabulary, seal"),
+                                f"RETURNING {_HEAD_COLUMNS}"),
             )  # fmt: skip
             found = cur.fetchone()
             if found is None:
                 raise StoreNotFound(f"{self.url} has no head row: not a ledger store")
-            head = Head(found[0], bytes(found[1]), found[2], found[3],
-                        None if found[4] is None else bytes(found[4]))  # fmt: skip
-            tx = _PostgresWriteTx(cur, self.schema, head)
-            yield tx
-            destroyed = tx.keys_destroyed
-        if destroyed:
-            self.purge()
+            yield _PostgresWriteTx(cur, self.schema, _head(found))
 
-    def purge(self) -> bool:
-        """Vacuum the keys table so deleted wrapped keys leave its pages (not WAL or backups)."""
+    def purge(self, xids: Sequence[str] = ()) -> PurgeResult:
+        """Vacuum the keys table once no snapshot older than the transactions *xids* is left,
+        so that their deleted and re-wrapped key rows leave its pages. The server's WAL,
+        archives, replicas and backups keep what they hold: that is why destroyed keys are
+        wrapped under destroyed key generations."""
+        if self.read_only:
+            return PurgeResult(False, "the store is opened read-only")
+        deadline = time.monotonic() + PURGE_WAIT
+        newest = max((int(x) for x in xids), default=None)
+        try:
+            while True:
+                holder = None if newest is None else self._older_snapshot(newest)
+                if holder is None:
+                    break
+                if time.monotonic() >= deadline:
+                    return PurgeResult(
+                        False,
+                        f"{holder} holds a snapshot older than the erasure, so PostgreSQL "
+                        "cannot remove the deleted key rows until it ends",
+                    )
+                time.sleep(0.1)
+            self._vacuum()
+        except StoreError as exc:
+            return PurgeResult(False, f"VACUUM of the keys table did not finish: {exc}")
+        return PurgeResult(True)
+
+    def _older_snapshot(self, xid: int) -> str | None:
+        """A session, replication slot or prepared transaction whose snapshot is not newer
+        than transaction *xid*, named (pid and application), or None."""
+        x32 = str(xid % (1 << 32))
         with self._connection() as conn:
-            conn.execute(_q(self.schema, "VACUUM {s}.ledger_keys"))
-        return True
+            found = conn.execute(
+                "SELECT pid, coalesce(application_name, ''), coalesce(backend_type, '') "
+                "FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                "AND (datname IS NULL OR datname = current_database()) AND ("
+                "(backend_xmin IS NOT NULL AND age(backend_xmin) >= age(%s::xid)) OR "
+                "(backend_xid IS NOT NULL AND age(backend_xid) >= age(%s::xid))) LIMIT 1",
+                (x32, x32),
+            ).fetchone()
+            if found is not None:
+                pid, application, kind = found
+                name = "".join(ch for ch in str(application)[:40] if ch.isprintable())
+                return f"a PostgreSQL session (pid {pid}, {name or kind or 'no application name'})"
+            slot = conn.execute(
+                "SELECT slot_name FROM pg_replication_slots WHERE xmin IS NOT NULL "
+                "AND age(xmin) >= age(%s::xid) LIMIT 1",
+                (x32,),
+            ).fetchone()
+            if slot is not None:
+                return f"the replication slot {str(slot[0])[:64]!r}"
+            prepared = conn.execute(
+                "SELECT gid FROM pg_prepared_xacts WHERE age(transaction) >= age(%s::xid) LIMIT 1",
+                (x32,),
+            ).fetchone()
+            if prepared is not None:
+                return "a prepared transaction"
+        return None
+
+    def _vacuum(self) -> None:
+        """VACUUM the keys table, waiting at most PURGE_WAIT for its lock. Run once no snapshot
+        older than the erasure is left, it removes every row version the erasure deleted or
+        replaced (a page a concurrent reader pins at that instant keeps its dead rows until
+        the next VACUUM; they are wrapped under a destroyed generation either way)."""
+        with self._connection() as conn:
+            conn.execute(f"SET lock_timeout = {int(PURGE_WAIT * 1000)}")
+            try:
+                conn.execute(_q(self.schema, "VACUUM {s}.ledger_keys"))
+            finally:
+                conn.execute("RESET lock_timeout")
+
+    def pending(self) -> list[PendingPurge]:
+        with self.snapshot() as snap:
+            return snap.pending()
+
+    def end_purges(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        with self._connection() as conn, conn.transaction():
+            conn.execute(
+                _q(self.schema, "DELETE FROM {s}.ledger_purge WHERE id = ANY(%s)"), (list(ids),)
+            )
+
+    def note_purge(self, purge_id: int, reason: str) -> None:
+        with contextlib.suppress(StoreError), self._connection() as conn, conn.transaction():
+            conn.execute(
+                _q(self.schema, "UPDATE {s}.ledger_purge SET reason = %s WHERE id = %s"),
+                (reason[:500], purge_id),
+            )
 
     @contextmanager
     def snapshot(self) -> Iterator[_PostgresSnapshot]:

@@ -10,6 +10,8 @@ queue on the lock instead of failing on a stale snapshot.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -28,11 +30,23 @@ from eventsourcing.sqlite import (
 
 from ledger.errors import ReadOnlyStore, StoreError, StoreExists, StoreNotFound
 from ledger.merkle import leaf_hash
-from ledger.store.base import SCHEMA_VERSION, Head, StoredRow, WrappedKey
+from ledger.store.base import (
+    SCHEMA_VERSION,
+    Head,
+    PendingPurge,
+    PurgeResult,
+    StoredRow,
+    WrappedKey,
+)
 
 EVENTS_TABLE = "ledger_events"
 _CHUNK = 500  # parameters per IN (...) list, well under SQLite's limit
 _ROW_COLUMNS = "rowid, originator_id, topic, subject, client_id, state, hash, mac"
+_HEAD_COLUMNS = "sequence, hash, key_epoch, vocabulary, keymap, seal"
+_PURGE_COLUMNS = "id, kind, sequence, since, retire, xid, reason"
+# How long an erasure waits for readers to let go of the WAL before it reports the purge
+# as pending (a writer is never held for minutes behind a reader).
+PURGE_WAIT = 2.0
 
 
 CHECKPOINTS_TABLE = (
@@ -108,11 +122,20 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             f"ON {EVENTS_TABLE} (subject) WHERE subject IS NOT NULL",
             "CREATE TABLE IF NOT EXISTS ledger_head ("
             "id INTEGER PRIMARY KEY CHECK (id = 1), sequence INTEGER NOT NULL, "
-            "hash BLOB NOT NULL, key_epoch INTEGER NOT NULL, vocabulary TEXT, seal BLOB)",
+            "hash BLOB NOT NULL, key_epoch INTEGER NOT NULL, vocabulary TEXT, seal BLOB, "
+            "keymap BLOB NOT NULL)",
             "CREATE TABLE IF NOT EXISTS ledger_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS ledger_keys ("
             "key_id TEXT PRIMARY KEY, subject TEXT NOT NULL, category TEXT NOT NULL, "
             "wrapped BLOB NOT NULL, kek_id TEXT NOT NULL, UNIQUE (subject, category))",
+            "CREATE INDEX IF NOT EXISTS ledger_keys_kek ON ledger_keys (kek_id)",
+            # every bucket's current key-encryption key generation (sealed by the head)
+            "CREATE TABLE IF NOT EXISTS ledger_buckets ("
+            "bucket INTEGER PRIMARY KEY, generation INTEGER NOT NULL)",
+            # erasures and rotations not yet beyond recovery (see ledger.api)
+            "CREATE TABLE IF NOT EXISTS ledger_purge ("
+            "id INTEGER PRIMARY KEY, kind TEXT NOT NULL, sequence INTEGER NOT NULL, "
+            "since TEXT NOT NULL, retire TEXT NOT NULL, xid TEXT, reason TEXT)",
             # Perfect subtrees of the Merkle tree above the leaves (level >= 1), so that
             # proofs read O(log n) rows instead of rescanning the events.
             CHECKPOINTS_TABLE,
@@ -133,7 +156,6 @@ class _SQLiteWriteTx:
     def __init__(self, cursor: sqlite3.Cursor, head: Head) -> None:
         self._c = cursor
         self.head = head
-        self.keys_destroyed = False
 
     def present(self, client_ids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
         found: dict[str, tuple[int, bytes]] = {}
@@ -172,12 +194,46 @@ class _SQLiteWriteTx:
         self._c.execute("SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys")
         return [WrappedKey(k, s, c, bytes(w), kek) for k, s, c, w, kek in self._c.fetchall()]
 
+    def keys_under(self, kek_ids: Sequence[str]) -> list[WrappedKey]:
+        found: list[WrappedKey] = []
+        for i in range(0, len(kek_ids), _CHUNK):
+            chunk = list(kek_ids[i : i + _CHUNK])
+            self._c.execute(
+                "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys "
+                f"WHERE kek_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.extend(WrappedKey(k, s, c, bytes(w), g) for k, s, c, w, g in self._c.fetchall())
+        return found
+
     def rewrap(self, keys: Sequence[WrappedKey]) -> None:
         self._c.executemany(
             "UPDATE ledger_keys SET wrapped = ?, kek_id = ? WHERE key_id = ?",
             [(k.wrapped, k.kek_id, k.key_id) for k in keys],
         )
-        self.keys_destroyed = True  # old wrapped bytes must leave the file and the WAL too
+
+    def generations(self) -> dict[int, int]:
+        return _generations(self._c)
+
+    def set_generations(self, generations: dict[int, int]) -> None:
+        self._c.executemany(
+            "INSERT INTO ledger_buckets (bucket, generation) VALUES (?, ?) "
+            "ON CONFLICT (bucket) DO UPDATE SET generation = excluded.generation",
+            sorted(generations.items()),
+        )
+
+    def add_purge(self, purge: PendingPurge) -> int:
+        self._c.execute("SELECT coalesce(max(id), 0) + 1 FROM ledger_purge")
+        purge_id = int(self._c.fetchone()[0])
+        self._c.execute(
+            f"INSERT INTO ledger_purge ({_PURGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (purge_id, purge.kind, purge.sequence, purge.since, " ".join(purge.retire),
+             purge.xid, purge.reason),
+        )  # fmt: skip
+        return purge_id
+
+    def xid(self) -> str | None:
+        return None
 
     def set_meta(self, name: str, value: str) -> None:
         self._c.execute("UPDATE ledger_meta SET value = ? WHERE name = ?", (value, name))
@@ -188,7 +244,6 @@ class _SQLiteWriteTx:
             self._c.execute(
                 f"DELETE FROM ledger_keys WHERE key_id IN ({','.join('?' * len(chunk))})", chunk
             )
-        self.keys_destroyed = True
 
     def insert(self, rows: Sequence[StoredRow]) -> None:
         self._c.executemany(
@@ -209,10 +264,33 @@ class _SQLiteWriteTx:
     def set_head(self, head: Head) -> None:
         self._c.execute(
             "UPDATE ledger_head SET sequence = ?, hash = ?, key_epoch = ?, vocabulary = ?, "
-            "seal = ? WHERE id = 1",
-            (head.sequence, head.hash, head.key_epoch, head.vocabulary, head.seal),
+            "keymap = ?, seal = ? WHERE id = 1",
+            (head.sequence, head.hash, head.key_epoch, head.vocabulary, head.keymap, head.seal),
         )
         self.head = head
+
+
+def _head(found: Sequence[Any] | None) -> Head:
+    if found is None:
+        raise StoreNotFound("the store has no head row: not a ledger store")
+    return Head(
+        found[0], bytes(found[1]), found[2], found[3], bytes(found[4] or b""),
+        None if found[5] is None else bytes(found[5]),
+    )  # fmt: skip
+
+
+def _generations(c: sqlite3.Cursor) -> dict[int, int]:
+    c.execute("SELECT bucket, generation FROM ledger_buckets ORDER BY bucket")
+    return {int(bucket): int(generation) for bucket, generation in c.fetchall()}
+
+
+def _pending(c: sqlite3.Cursor) -> list[PendingPurge]:
+    c.execute(f"SELECT {_PURGE_COLUMNS} FROM ledger_purge ORDER BY id")
+    return [
+        PendingPurge(int(i), str(kind), int(seq), str(since), tuple(str(retire).split()),
+                     xid, reason)
+        for i, kind, seq, since, retire, xid, reason in c.fetchall()
+    ]  # fmt: skip
 
 
 def _select_nodes(
@@ -270,12 +348,13 @@ class _SQLiteSnapshot:
         self._conn = conn
 
     def head(self) -> Head:
-        found = self._conn.execute(
-            "SELECT sequence, hash, key_epoch, vocabulary, seal FROM ledger_head"
-        ).fetchone()
-        if found is None:
-            raise StoreNotFound("the store has no head row: not a ledger store")
-        return Head(found[0], bytes(found[1]), found[2], found[3], found[4])
+        return _head(self._conn.execute(f"SELECT {_HEAD_COLUMNS} FROM ledger_head").fetchone())
+
+    def generations(self) -> dict[int, int]:
+        return _generations(self._conn.cursor())
+
+    def pending(self) -> list[PendingPurge]:
+        return _pending(self._conn.cursor())
 
     def rows(self, start: int = 1, stop: int | None = None) -> Iterator[StoredRow]:
         c = self._conn.execute(
@@ -386,27 +465,40 @@ class SQLiteStore:
         except StoreError:
             return True  # something is there that is not ours: never overwrite it
 
-    def create(self, meta: dict[str, str], head: Head) -> None:
-        """Create the schema, the head and the meta rows in a new file."""
+    def create(self, meta: dict[str, str], head: Head, generations: dict[int, int]) -> None:
+        """Create the schema, the head, the meta rows and the key map in a new file, readable
+        by its owner only (the WAL and shared-memory files SQLite makes beside it take the
+        same mode)."""
         if self.read_only:
             raise ReadOnlyStore(f"{self.url} is opened read-only: cannot create it")
-        if self.path.exists():
+        if self.path.exists() or self.path.is_symlink():
             raise StoreExists(f"{self.path} already exists: refusing to overwrite it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        sqlite3.connect(self.path).close()  # create the file; the pool opens it in mode=rw
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
         recorder = self.recorder
         with self._transaction(commit=True) as c:
             for statement in recorder.create_table_statements:
                 c.execute(statement)
             c.execute(
-                "INSERT INTO ledger_head (id, sequence, hash, key_epoch, vocabulary, seal) "
-                "VALUES (1, ?, ?, ?, ?, ?)",
-                (head.sequence, head.hash, head.key_epoch, head.vocabulary, head.seal),
-            )
+                f"INSERT INTO ledger_head (id, {_HEAD_COLUMNS}) VALUES (1, ?, ?, ?, ?, ?, ?)",
+                (head.sequence, head.hash, head.key_epoch, head.vocabulary, head.keymap,
+                 head.seal),
+            )  # fmt: skip
             c.executemany(
                 "INSERT INTO ledger_meta (name, value) VALUES (?, ?)",
                 sorted({**meta, "schema_version": str(SCHEMA_VERSION)}.items()),
             )
+            c.executemany(
+                "INSERT INTO ledger_buckets (bucket, generation) VALUES (?, ?)",
+                sorted(generations.items()),
+            )
+
+    def remove(self) -> None:
+        """Delete a store this process has just created (a failed `init`)."""
+        self.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{self.path}{suffix}").unlink()
 
     def meta(self) -> dict[str, str]:
         with self._transaction(commit=False) as c:
@@ -420,35 +512,72 @@ class SQLiteStore:
         """A write transaction holding the head; commits when the block ends without error."""
         if self.read_only:
             raise ReadOnlyStore(f"{self.url} is opened read-only: cannot write to it")
-        destroyed = False
         with self._transaction(commit=True) as c:
             # A write first: it takes the write lock before any read (see module docstring).
             c.execute(
-                "UPDATE ledger_head SET sequence = sequence WHERE id = 1 "
-                "RETURNING sequence, hash, key_epoch, vocabulary, seal"
+                f"UPDATE ledger_head SET sequence = sequence WHERE id = 1 RETURNING {_HEAD_COLUMNS}"
             )
             found = c.fetchone()
             if found is None:
                 raise StoreNotFound(f"{self.url} has no head row: not a ledger store")
-            tx = _SQLiteWriteTx(c, Head(found[0], bytes(found[1]), found[2], found[3], found[4]))
-            yield tx
-            destroyed = tx.keys_destroyed
-        if destroyed:
-            self.purge()
+            yield _SQLiteWriteTx(c, _head(found))
 
-    def purge(self) -> bool:
-        """Checkpoint and truncate the WAL so deleted key bytes leave it; retried briefly."""
-        for _ in range(20):
-            conn = self.recorder.datastore.pool.get_connection(is_writer=True)
+    def purge(self, xids: Sequence[str] = ()) -> PurgeResult:
+        """Checkpoint the WAL into the file and truncate it, so that the bytes of deleted key
+        rows (zeroed in their pages by secure_delete) leave the WAL and the file's old pages.
+
+        A reader holding a snapshot stops the checkpoint from finishing: each attempt waits
+        at most 0.1 s, and after PURGE_WAIT seconds the purge is reported as not done."""
+        if self.read_only:
+            return PurgeResult(False, "the store is opened read-only")
+        deadline = time.monotonic() + PURGE_WAIT
+        while True:
             try:
-                raw: sqlite3.Connection = conn._sqlite_conn
-                busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-            finally:
-                self.recorder.datastore.pool.put_connection(conn)
+                busy = self._checkpoint()
+            except sqlite3.Error as exc:
+                return PurgeResult(False, f"the WAL could not be checkpointed: {self._why(exc)}")
             if busy == 0:
-                return True
+                return PurgeResult(True)
+            if time.monotonic() >= deadline:
+                return PurgeResult(
+                    False,
+                    "another connection holds a read snapshot of the store (a long export, a "
+                    "verify, a replica reader), so the WAL cannot be cleared until it ends",
+                )
             time.sleep(0.05)
-        return False
+
+    def _checkpoint(self) -> int:
+        pool = self.recorder.datastore.pool
+        conn = pool.get_connection(is_writer=True)
+        try:
+            raw: sqlite3.Connection = conn._sqlite_conn
+            raw.execute("PRAGMA busy_timeout = 100")
+            try:
+                return int(raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
+            finally:
+                raw.execute(f"PRAGMA busy_timeout = {int(self._lock_timeout * 1000)}")
+        finally:
+            pool.put_connection(conn)
+
+    def _why(self, exc: sqlite3.Error) -> str:
+        text = str(exc)
+        if "I/O" in text or "full" in text:
+            return f"{text} (is the disk full, or a file-size limit reached?)"
+        return text
+
+    def pending(self) -> list[PendingPurge]:
+        with self.snapshot() as snapshot:
+            return snapshot.pending()
+
+    def end_purges(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        with self._transaction(commit=True) as c:
+            c.executemany("DELETE FROM ledger_purge WHERE id = ?", [(i,) for i in ids])
+
+    def note_purge(self, purge_id: int, reason: str) -> None:
+        with contextlib.suppress(StoreError), self._transaction(commit=True) as c:
+            c.execute("UPDATE ledger_purge SET reason = ? WHERE id = ?", (reason[:500], purge_id))
 
     # -- reading ---------------------------------------------------------------------------
 
