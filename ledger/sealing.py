@@ -73,6 +73,7 @@ class KeyCache:
         if head.key_epoch == self.epoch and self.generations:
             return
         self.keys.clear()
+        keys.refresh()  # drop from memory the generations another writer destroyed
         generations = tx.generations()
         if keymap_digest(generations) != head.keymap:
             raise IntegrityError(

@@ -68,6 +68,31 @@ def postgres_url() -> Iterator[str]:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+@pytest.fixture
+def postgres_database_url() -> Iterator[str]:
+    """A fresh database of its own on the test server, dropped afterwards: for tests of what
+    PostgreSQL can clean, which any snapshot open in the same database holds up (the other
+    tests share one database)."""
+    server = postgres_server()
+    if server is None:
+        pytest.skip("no PostgreSQL server (set LEDGER_TEST_POSTGRES_URL)")
+    name = f"ledger_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = server.rsplit("/", 1)[0]
+    yield f"{base}/{name}?schema=ledger"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def isolated_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store not yet created, on each engine; on PostgreSQL in a database of its own."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("postgres_database_url"))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A store not yet created, on each engine."""

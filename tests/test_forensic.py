@@ -297,8 +297,10 @@ def test_sqlite_erasure_on_a_full_disk_is_reported_and_a_retry_finishes_it(
 
 @pytest.fixture
 def pg_store(
-    postgres_url: str, tmp_path: Path, config_path: Path
+    postgres_database_url: str, tmp_path: Path, config_path: Path
 ) -> Iterator[tuple[str, Path, str]]:
+    """A database of its own: any snapshot open in the same database holds VACUUM up."""
+    postgres_url = postgres_database_url
     keys = tmp_path / "keys"
     with Ledger.init(postgres_url, keys, config=config_path) as ledger:
         ledger.record_many([_collect(f"cust-{i}") for i in range(40)])

@@ -23,6 +23,12 @@ WORKER = Path(__file__).with_name("key_worker.py")
 DPO = {"actor": "staff:dpo", "purpose": "essential.legal_obligation"}
 
 
+@pytest.fixture
+def store(isolated_store_url: str, tmp_path: Path) -> tuple[str, Path]:
+    """Rotations clean the store's files: on PostgreSQL, in a database no other test holds up."""
+    return isolated_store_url, tmp_path / "keys"
+
+
 def _sql(url: str, statement: str) -> None:
     engine, schema = sqlalchemy_engine(url)
     with engine.begin() as conn:
