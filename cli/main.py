@@ -23,7 +23,7 @@ from ledger import demo as demo_story
 from ledger.api import DEFAULT_KEYS, DEFAULT_URL, Ledger, check_origin
 from ledger.copy import copy_ledger
 from ledger.errors import LedgerError, PurgePending
-from ledger.files import check_output, private_output, write_private
+from ledger.files import MAX_NOTE_FILE, check_output, private_output, read_limited, write_private
 from ledger.importer import import_lines, summarise
 from ledger.log import VerifiableLog, read_verifier
 from ledger.migrate import migrate as migrate_store
@@ -317,7 +317,7 @@ def _pending_line(note: PendingPurge) -> str:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return read_limited(path, MAX_NOTE_FILE, "a checkpoint").decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LedgerError(f"cannot read {path}: {type(exc).__name__}") from None
 

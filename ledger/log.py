@@ -222,7 +222,8 @@ def _failed(report: VerifyReport, first_bad: int, reason: str) -> VerifyReport:
 def read_verifier(path: Path) -> notes.Verifier:
     """A verifier key from a file; LedgerError naming the file if it is not one."""
     try:
-        return notes.parse_verifier_key(path.read_text(encoding="utf-8"))
+        text = files.read_limited(path, files.MAX_NOTE_FILE, "a verifier key").decode("utf-8")
+        return notes.parse_verifier_key(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise LedgerError(f"cannot read the verifier key {path}: {type(exc).__name__}") from None
     except notes.CheckpointError as exc:
