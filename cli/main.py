@@ -23,6 +23,7 @@ from ledger import demo as demo_story
 from ledger.api import DEFAULT_KEYS, DEFAULT_URL, Ledger, check_origin
 from ledger.copy import copy_ledger
 from ledger.errors import LedgerError, PurgePending
+from ledger.files import MAX_NOTE_FILE, check_output, private_output, read_limited, write_private
 from ledger.importer import import_lines, summarise
 from ledger.log import VerifiableLog, read_verifier
 from ledger.migrate import migrate as migrate_store
@@ -316,7 +317,7 @@ def _pending_line(note: PendingPurge) -> str:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return read_limited(path, MAX_NOTE_FILE, "a checkpoint").decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LedgerError(f"cannot read {path}: {type(exc).__name__}") from None
 
@@ -349,14 +350,13 @@ def _print_report(
 
 
 @contextmanager
-def _output(path: Path | None, *, private: bool) -> Iterator[IO[bytes]]:
-    if path is None:
+def _output(path: Path | None) -> Iterator[IO[bytes]]:
+    """Standard output (no path, or -), or a new owner-only file renamed onto *path*."""
+    if path is None or str(path) == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    fd = os.open(path, flags, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as handle:
+    with private_output(path) as handle:
         yield handle
 
 
@@ -365,9 +365,9 @@ def _output(path: Path | None, *, private: bool) -> Iterator[IO[bytes]]:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
     default=None,
-    help="Write to FILE instead of stdout.",
+    help="Write to FILE (created readable by you only; - for stdout) instead of stdout.",
 )
 @click.option(
     "--decrypt", is_flag=True, help="Show values where keys remain (recorded as an access)."
@@ -400,6 +400,8 @@ def export(
             count = VerifiableLog(ledger).export_bundle(bundle, settings.signer())
         click.echo(f"wrote {count} events and their checkpoints to {bundle}")
         return
+    if output is not None and str(output) != "-":
+        check_output(output)  # before a decrypting read is recorded as an access
     with (
         settings.open(read_only=not decrypt) as ledger,
         closing(
@@ -407,7 +409,7 @@ def export(
         ) as rows,
     ):
         first = next(rows, None)  # the access is recorded before anything is written out
-        with _output(output, private=decrypt) as out:
+        with _output(output) as out:
             if first is not None:
                 out.write(orjson.dumps(first, option=orjson.OPT_SORT_KEYS) + b"\n")
             for row in rows:
@@ -468,7 +470,7 @@ def demo(parent: Path) -> None:
         signer = create_signer(signing, ledger.meta["origin"])
         note = VerifiableLog(ledger).checkpoint(signer)
         report_file = run.folder / "report.html"
-        report_file.write_text(render_report(p), encoding="utf-8")
+        write_private(report_file, render_report(p))
     click.echo("signed checkpoint (C2SP), verifiable offline with the key below:")
     for line in note.splitlines():
         click.echo(f"  {line}")

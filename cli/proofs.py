@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import orjson
 
+from ledger.files import check_output, write_private
 from ledger.log import VerifiableLog, read_verifier
 from ledger.verifier import verify_bundle
 
@@ -125,12 +126,13 @@ def bench(sizes: tuple[int, ...], json_file: Path | None, no_proofs: bool) -> No
     """Measure the ledger against plain eventsourcing and hashlib, in the same run."""
     from ledger.projections.bench import measure, table
 
+    if json_file is not None:
+        check_output(json_file)  # refused before the measurements, not after
     runs = [measure(n, proofs=not no_proofs) for n in (sizes or (10_000, 100_000))]
     click.echo(table(runs))
     if json_file is not None:
-        json_file.write_bytes(
-            orjson.dumps([r.to_dict() for r in runs], option=orjson.OPT_INDENT_2)
-        )  # fmt: skip
+        figures = orjson.dumps([r.to_dict() for r in runs], option=orjson.OPT_INDENT_2)
+        write_private(json_file, figures)
 
 
 @cli.command(name="verify-bundle")

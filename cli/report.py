@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ledger.errors import LedgerError
+from ledger.files import check_output, write_private
 from ledger.projections.report import render_report
 
 from .main import Settings, cli, pass_settings
@@ -19,9 +20,10 @@ from .questions import _projections, _when, as_of_option
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
     default=None,
-    help="Write the HTML to FILE (replacing a previous report there) instead of stdout.",
+    help="Write the HTML to FILE (replacing a previous report there, readable by you only; "
+    "- for stdout) instead of stdout.",
 )
 @pass_settings
 def report(
@@ -31,13 +33,20 @@ def report(
 
     Verification runs when the report is made. No personal data value is read or shown.
     """
+    if output is not None and str(output) == "-":
+        output = None
+    if output is not None:
+        try:
+            check_output(output)  # a symbolic link is refused before the report is made
+        except OSError as exc:
+            raise LedgerError(f"cannot write the report to {output}: {exc.strerror}") from None
     with _projections(settings) as p:
         html = render_report(p, as_of=_when(as_of, p.ledger), breach=breach_id)
     if output is None:
         click.echo(html, nl=False)
         return
     try:
-        output.write_text(html, encoding="utf-8")
+        write_private(output, html)  # 0600: the report names subjects (pseudonymous ids)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise LedgerError(f"cannot write the report to {output}: {reason}") from None

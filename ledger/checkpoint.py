@@ -64,7 +64,8 @@ def key_id(name: str, public: Ed25519PublicKey) -> bytes:
 
 def _check_name(name: str) -> None:
     if not name or any(c.isspace() or c == "+" for c in name):
-        raise CheckpointError(f"key name {name!r} must be non-empty, without spaces or '+'")
+        # the name is not quoted: a file given as a key may hold anything
+        raise CheckpointError("a key name must be non-empty, without spaces or '+'")
 
 
 def verifier_key(name: str, public: Ed25519PublicKey) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.errors import ConfigError
+from ledger.files import MAX_CONFIG_FILE, TooLarge, read_limited
 from ledger.vocabulary import Vocabulary
 
 _SECTIONS = frozenset({"vocabulary", "organisation"})
@@ -79,9 +80,12 @@ class Config:
 def load_config(path: Path) -> Config:
     """Read a TOML configuration file."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = read_limited(path, MAX_CONFIG_FILE, "a configuration file").decode("utf-8")
+        raw = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"no configuration file at {path}") from None
+    except TooLarge as exc:
+        raise ConfigError(str(exc)) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read configuration {path}: {exc}") from None
     return Config.from_mapping(raw, origin=str(path))

@@ -2,7 +2,8 @@
 
 One table (:data:`SPEC`) says which keys each type requires and allows; one rule per key says
 what its value must be. Refusals name the key and the rule, never the value: it may be
-personal data.
+personal data. Only the contract's own key names (and vocabulary keys) are ever quoted; any
+other key is described by its position, since a key, too, can carry personal data.
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "phase": ("initial", "follow_up", "final"),
 }  # fmt: skip
 FREE_TEXT = frozenset({"description", "reason", "summary", "delay_reason", "source"})
+# Every key name the contract knows: the only ones a message may quote.
+CONTRACT_KEYS: frozenset[str] = frozenset(
+    {*COMMON_KEYS, "id", *(key for spec in SPEC.values() for keys in spec for key in keys)}
+)
 
 # Caps, so that hostile input gets a clear refusal rather than a slow or huge write.
 MAX_ID = 256
@@ -99,7 +104,6 @@ _DURATION = re.compile(
     r"P(?:([0-9]{1,6})Y)?(?:([0-9]{1,6})M)?(?:([0-9]{1,6})W)?(?:([0-9]{1,6})D)?"
     r"(?:T(?=[0-9])(?:([0-9]{1,6})H)?(?:([0-9]{1,6})M)?(?:([0-9]{1,6})S)?)?"
 )
-_NAMEABLE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 
 
 def _refuse(why: str, key: str | None = None, accepted: tuple[str, ...] = ()) -> InvalidEvent:
@@ -112,26 +116,18 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), "not JSON")
 
 
-def _nameable(name: object) -> bool:
-    """Whether an unexpected key may be quoted in a message: key-shaped, not a direct id."""
-    return (
-        isinstance(name, str)
-        and len(name) <= 100
-        and _NAMEABLE.fullmatch(name) is not None
-        and not looks_like_phone(name)
-    )
-
-
 # -- parsing -----------------------------------------------------------------------------------
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
-    for key, value in pairs:
+    for position, (key, value) in enumerate(pairs, start=1):
         if key in obj:
-            if _nameable(key):
-                raise _refuse("duplicate key in one object; write each key once", key=key)
-            raise _refuse("duplicate key in one object (name not shown); write each key once")
+            why = (
+                f"duplicate key in one object: field {position} repeats the name of an earlier "
+                "field; write each key once"
+            )
+            raise _refuse(why, key=key if key in CONTRACT_KEYS else None)
         obj[key] = value
     return obj
 
@@ -373,16 +369,17 @@ def _json_value(category: str, value: Any, depth: int) -> None:
         raise _refuse(f"the value of {category} is not JSON", "data")
 
 
-def _check_data(value: Any, categories: list[str]) -> None:
+def _check_data(value: Any, categories: list[str], vocabulary: Vocabulary) -> None:
     if not isinstance(value, dict):
         raise _refuse(f"must be an object keyed by category, not {_json_type(value)}", "data")
     if not value:
         raise _refuse("must not be empty (leave it out instead)", "data")
-    for category in value:
+    known = vocabulary.keys("category")
+    for position, category in enumerate(value, start=1):
         if category not in categories:
-            name = f"'{category}' " if _nameable(category) else "(name not shown) "
+            name = f"'{category}'" if category in known else f"at position {position}"
             raise _refuse(
-                f"the data key {name}is not one of the event's categories; each key of data "
+                f"the data key {name} is not one of the event's categories; each key of data "
                 "is a category listed in categories",
                 "data",
             )
@@ -431,12 +428,12 @@ def _validate(event: Mapping[str, Any], vocabulary: Vocabulary) -> dict[str, Any
         raise _refuse("is not an event type", "type", tuple(closest or sorted(SPEC)))
     required, optional = SPEC[kind]
     order = (*COMMON_KEYS[1:], "id", *required, *optional)
-    for key in event:
+    for position, key in enumerate(event, start=1):
         if key not in order and key != "type":
             accepted = tuple(sorted({*COMMON_KEYS, *order}))
-            if _nameable(key):
+            if key in CONTRACT_KEYS:  # a key of another type: its name is the contract's own
                 raise _refuse(f"is not a key of {kind} events", key, accepted)
-            why = f"the event has a key that is not a key of {kind} events (name not shown)"
+            why = f"an unknown field (position {position}) is not a key of {kind} events"
             raise _refuse(why, None, accepted)
     for key in (*COMMON_KEYS[1:], *required):
         if key not in event:
@@ -444,7 +441,7 @@ def _validate(event: Mapping[str, Any], vocabulary: Vocabulary) -> dict[str, Any
     for key in order:
         if key in event:
             _RULES[key](key, event[key], vocabulary, kind)
-    _check_together(kind, event)
+    _check_together(kind, event, vocabulary)
     return dict(event)
 
 
@@ -498,10 +495,10 @@ _RULES: dict[str, Rule] = {
 }  # fmt: skip
 
 
-def _check_together(kind: str, event: Mapping[str, Any]) -> None:
+def _check_together(kind: str, event: Mapping[str, Any], vocabulary: Vocabulary) -> None:
     """The rules that tie one key to another."""
     if "data" in event:
-        _check_data(event["data"], event["categories"])
+        _check_data(event["data"], event["categories"], vocabulary)
     if "retention" in event:
         _retention_ends(parse_timestamp(event["at"]), _duration("retention", event["retention"]))
     if (

@@ -17,6 +17,7 @@ from typing import Any
 
 from ledger.api import Ledger
 from ledger.errors import StoreExists
+from ledger.files import write_private
 from ledger.sealing import Receipt
 from ledger.verify import VerifyReport
 
@@ -468,7 +469,7 @@ class DemoRun:
 def run(folder: Path) -> DemoRun:
     """Record the story in a new ledger in *folder*, read the erased subject back, verify."""
     config_path = folder / "ledger.toml"
-    config_path.write_text(CONFIG_TOML, encoding="utf-8")
+    write_private(config_path, CONFIG_TOML)
     url = f"sqlite:///{folder / 'ledger.db'}"
     keys = folder / "keys"
     story = events()

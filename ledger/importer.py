@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from ledger.contract import parse_line
+from ledger.errors import InvalidEvent
+from ledger.files import MAX_IMPORT_LINE, TooLarge, bounded_lines, size_text
 
 if TYPE_CHECKING:
     from ledger.api import Ledger
@@ -24,10 +26,20 @@ class ImportResult:
 
 
 def parse_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Parse non-blank lines strictly, lazily; the first bad one raises InvalidEvent naming it."""
-    for number, raw in enumerate(lines, start=1):
-        if raw.strip():
-            yield number, parse_line(raw, line=number)
+    """Parse non-blank lines strictly, lazily; the first bad one raises InvalidEvent naming it.
+
+    A binary file (anything with ``readline``) is read one bounded line at a time: a line
+    longer than MAX_IMPORT_LINE is refused, naming the file and line, before it is held whole.
+    """
+    if hasattr(lines, "readline"):
+        lines = bounded_lines(cast("IO[bytes]", lines), MAX_IMPORT_LINE, "one event line")
+    try:
+        for number, raw in enumerate(lines, start=1):
+            if raw.strip():
+                yield number, parse_line(raw, line=number)
+    except TooLarge as exc:
+        why = f"longer than {size_text(exc.limit)}, the limit for {exc.what} (in {exc.name})"
+        raise InvalidEvent(why, line=exc.line) from None
 
 
 def import_lines(ledger: Ledger, lines: Iterable[bytes]) -> ImportResult:

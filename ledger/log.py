@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from ledger import checkpoint as notes
-from ledger import merkle
+from ledger import files, merkle
 from ledger.api import Ledger
 from ledger.canonical import utc_timestamp
-from ledger.errors import IntegrityError, InvalidEvent, LedgerError, NotFound, StoreExists
+from ledger.errors import IntegrityError, InvalidEvent, LedgerError, NotFound
 from ledger.replay import SIGNING_KEY
 from ledger.sealing import SYSTEM_ACTOR
 from ledger.signing import Signer, load_signer, next_signer, retire_signer
@@ -193,23 +193,22 @@ class VerifiableLog:
 
     def export_bundle(self, folder: Path, signer: Signer) -> int:
         """Write events (values still encrypted), checkpoints and the verifier key to *folder*."""
-        if folder.exists() and any(folder.iterdir()):
-            raise StoreExists(f"{folder} is not empty: refusing to overwrite it")
+        files.check_private_folder(folder)  # before the checkpoint: a refusal writes nothing
         self.checkpoint(signer)  # the newest checkpoint covers every exported event
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / BUNDLE_CHECKPOINTS).mkdir()
         stored = self.ledger.store.checkpoints()
         last = stored[-1][0]
         count = 0
-        with open(folder / BUNDLE_EVENTS, "wb") as out, self.ledger.store.snapshot() as snap:
-            for row in snap.rows():
-                if row.sequence > last:
-                    break
-                out.write(row.state + b"\n")
-                count += 1
-        for size, note in stored:
-            (folder / BUNDLE_CHECKPOINTS / f"{size:012d}.note").write_text(note, encoding="utf-8")
-        (folder / "verifier.key").write_text(signer.verifier_key + "\n", encoding="utf-8")
+        with files.private_folder(folder) as bundle:  # 0700, files 0600; removed on failure
+            checkpoints = bundle.folder(BUNDLE_CHECKPOINTS)
+            with bundle.create(BUNDLE_EVENTS) as out, self.ledger.store.snapshot() as snap:
+                for row in snap.rows():
+                    if row.sequence > last:
+                        break
+                    out.write(row.state + b"\n")
+                    count += 1
+            for size, note in stored:
+                checkpoints.write(f"{size:012d}.note", note)
+            bundle.write("verifier.key", signer.verifier_key + "\n")
         return count
 
 
@@ -223,7 +222,8 @@ def _failed(report: VerifyReport, first_bad: int, reason: str) -> VerifyReport:
 def read_verifier(path: Path) -> notes.Verifier:
     """A verifier key from a file; LedgerError naming the file if it is not one."""
     try:
-        return notes.parse_verifier_key(path.read_text(encoding="utf-8"))
+        text = files.read_limited(path, files.MAX_NOTE_FILE, "a verifier key").decode("utf-8")
+        return notes.parse_verifier_key(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise LedgerError(f"cannot read the verifier key {path}: {type(exc).__name__}") from None
     except notes.CheckpointError as exc:

@@ -1,7 +1,9 @@
 """For auditors: everything needed to check the ledger's evidence offline, with a public key.
 
 Depends only on `hashlib` and `cryptography` (through ``ledger.merkle``,
-``ledger.checkpoint`` and ``ledger.chain``): no store, no encryption keys.
+``ledger.checkpoint`` and ``ledger.chain``) and the read caps of ``ledger.files``: no store,
+no encryption keys. A bundle line longer than ``MAX_BUNDLE_LINE`` or a checkpoint note
+longer than ``MAX_NOTE_FILE`` makes the bundle not intact, read in bounded memory.
 
     from ledger.verifier import verify_bundle, parse_verifier_key
     report = verify_bundle(Path("evidence"), parse_verifier_key(open("ledger.vkey").read()))
@@ -10,6 +12,7 @@ Depends only on `hashlib` and `cryptography` (through ``ledger.merkle``,
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,14 @@ from ledger.checkpoint import (
     verifier_key,
 )
 from ledger.checkpoint import verify as verify_checkpoint
+from ledger.files import (
+    MAX_BUNDLE_LINE,
+    MAX_NOTE_FILE,
+    TooLarge,
+    bounded_lines,
+    read_limited,
+    size_text,
+)
 from ledger.merkle import ProofError, verify_consistency, verify_inclusion
 
 __all__ = [
@@ -78,10 +89,14 @@ def _verify(folder: Path, verifier: Verifier) -> BundleReport:
     sizes: set[int] = set()
     for path in sorted((folder / CHECKPOINTS).iterdir()):
         try:
-            texts[path.name] = path.read_text(encoding="utf-8")
+            raw = read_limited(path, MAX_NOTE_FILE, "a checkpoint note")
+            texts[path.name] = raw.decode("utf-8")
             sizes.add(parse(texts[path.name]).size)
         except (CheckpointError, UnicodeDecodeError) as exc:
             raise _Bad(None, f"checkpoint {path.name} does not verify: {exc}") from None
+        except TooLarge as exc:
+            why = f"longer than {size_text(exc.limit)}, the limit for {exc.what}"
+            raise _Bad(None, f"checkpoint {path.name}: {why}") from None
     if not texts:
         raise _Bad(None, "the bundle holds no checkpoint")
     handovers: list[tuple[int, str, str]] = []  # (sequence, new key, the key it replaces)
@@ -110,7 +125,8 @@ def _events(
     prev = chain.GENESIS
     roots: dict[int, bytes] = {}
     with open(folder / EVENTS, "rb") as events:
-        for seq, line in enumerate(events, start=1):
+        lines = bounded_lines(events, MAX_BUNDLE_LINE, "one stored record")
+        for seq, line in _numbered(lines):
             if not line.endswith(b"\n"):
                 raise _Bad(seq, "the last line is cut short", seq - 1)
             state = line[:-1]
@@ -131,6 +147,16 @@ def _events(
             if builder.size in sizes:
                 roots[builder.size] = builder.root()
     return builder.size, roots
+
+
+def _numbered(lines: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
+    """The lines, numbered from 1; a line over the cap ends the check at that line."""
+    try:
+        yield from enumerate(lines, start=1)
+    except TooLarge as exc:
+        at = exc.line or 1
+        why = f"{EVENTS}, line {at}: longer than {size_text(exc.limit)}, the limit for {exc.what}"
+        raise _Bad(at, why, at - 1) from None
 
 
 def _signed(
