@@ -132,6 +132,9 @@ def _assert_pending_then_finished(
     assert len(status["pending"]) == 1
     note = status["pending"][0]
     assert note["kind"] == "erasure" and note["since"] and re.search(why, note["reason"])
+    verified = CliRunner().invoke(cli, ["--db", url, "--keys", str(keys), "verify"])
+    assert verified.exit_code == 0, verified.output  # intact, and it says what is pending
+    assert f"purge pending since {note['since']}: erasure at sequence" in verified.stdout
 
 
 # -- SQLite ------------------------------------------------------------------------------------
@@ -332,20 +335,21 @@ def _heap_tuples(url: str, schema: str) -> bytes:
 
 def _raw_relation_and_wal(url: str, schema: str) -> list[bytes]:
     """The keys table's file as the server wrote it, and its WAL segments (read through the
-    server, so the test needs no access to its data folder)."""
+    server, so the test needs no access to its data folder). The WAL is read first: the
+    checkpoint that writes the table's pages out may recycle the older segments."""
     blobs: list[bytes] = []
     with psycopg.connect(_server(url), autocommit=True) as conn:
+        for (name,) in conn.execute("SELECT name FROM pg_ls_waldir() ORDER BY name").fetchall():
+            if re.fullmatch(r"[0-9A-F]{24}", name):
+                blob = conn.execute("SELECT pg_read_binary_file(%s)", (f"pg_wal/{name}",))
+                blobs.append(bytes(blob.fetchone()[0]))
         conn.execute("CHECKPOINT")
         path = conn.execute("SELECT pg_relation_filepath(%s::regclass)",
                             (f'"{schema}".ledger_keys',)).fetchone()  # fmt: skip
         assert path is not None
         relation = conn.execute("SELECT pg_read_binary_file(%s)", (path[0],)).fetchone()
         assert relation is not None
-        blobs.append(bytes(relation[0]))
-        for (name,) in conn.execute("SELECT name FROM pg_ls_waldir() ORDER BY name").fetchall():
-            if re.fullmatch(r"[0-9A-F]{24}", name):
-                blob = conn.execute("SELECT pg_read_binary_file(%s)", (f"pg_wal/{name}",))
-                blobs.append(bytes(blob.fetchone()[0]))
+        blobs.insert(0, bytes(relation[0]))
     return blobs
 
 
@@ -395,7 +399,7 @@ def test_postgres_erasure_whose_vacuum_is_locked_out_and_killed_is_retried(
             while not stop.is_set():
                 for (pid,) in admin.execute(
                     "SELECT pid FROM pg_stat_activity WHERE query ILIKE 'VACUUM%%ledger_keys%%' "
-                    "AND state = 'active'"
+                    "AND state = 'active' AND datname = current_database()"
                 ).fetchall():
                     admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
                     killed.append(pid)

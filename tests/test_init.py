@@ -87,3 +87,26 @@ def test_init_never_overwrites_an_existing_signing_key(store_url: str, tmp_path:
     assert again.exit_code == 2 and "refusing to overwrite" in again.stderr
     assert (tmp_path / "signing" / "signing.key").read_bytes() == key
     assert not (tmp_path / "other.db").exists() and not (tmp_path / "keys2").exists()
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o077])
+def test_the_sqlite_store_and_its_wal_are_owner_only_under_any_umask(
+    tmp_path: Path, umask: int
+) -> None:
+    db = tmp_path / "ledger.db"
+    script = (
+        "import os, sys; os.umask(int(sys.argv[1]));"
+        "from ledger.cli.main import main; sys.argv = ['ledger', *sys.argv[2:]]; main()"
+    )
+    args = ["--db", f"sqlite:///{db}", "--keys", str(tmp_path / "keys"),
+            "--signing-key", str(tmp_path / "signing")]  # fmt: skip
+    for command in (["init"], ["status"]):
+        result = subprocess.run([sys.executable, "-c", script, str(umask), *args, *command],
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    files = [p for p in tmp_path.glob("ledger.db*")]
+    assert db in files
+    for path in files:
+        assert path.stat().st_mode & 0o077 == 0, f"{path.name} is readable by others"
+    for path in (tmp_path / "keys").iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600
