@@ -52,11 +52,9 @@ def head_revision() -> str:
 
 def current_revision(url: str) -> str | None:
     """The migration the store is at (None before its first)."""
-    engine, schema = sqlalchemy_engine(url)
+    engine, schema = sqlalchemy_engine(url)  # its connections' search_path is the schema
     try:
         with engine.connect() as connection:
-            if schema is not None:
-                connection.execute(text(f'SET search_path TO "{schema}"'))
             context = MigrationContext.configure(connection, opts={"version_table_schema": schema})
             return context.get_current_revision()
     finally:
@@ -212,11 +210,9 @@ def _verified_v1_head(url: str, store: Store, ledger_id: str, seal: bytes) -> He
     def mac(message: bytes) -> bytes:
         return hmac.digest(seal, message, "sha256")
 
-    engine, schema = sqlalchemy_engine(url)
+    engine, _ = sqlalchemy_engine(url)  # its connections' search_path is the schema
     try:
         with engine.connect() as connection:
-            if schema is not None:
-                connection.execute(text(f'SET search_path TO "{schema}"'))
             found = connection.execute(
                 text("SELECT sequence, hash, key_epoch, seal FROM ledger_head WHERE id = 1")
             ).fetchone()
