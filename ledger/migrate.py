@@ -31,6 +31,7 @@ from ledger.sealing import VOCABULARY_TYPE, sealed_head
 from ledger.store import open_store
 from ledger.store.base import Head, Store
 from ledger.store.engine import sqlalchemy_engine
+from ledger.store.urls import mask_url
 from ledger.verify import ChainChecker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -219,7 +220,7 @@ def _verified_v1_head(url: str, store: Store, ledger_id: str, seal: bytes) -> He
     finally:
         engine.dispose()
     if found is None:
-        raise StoreError(f"{url} has no head row: not a ledger store")
+        raise StoreError(f"{mask_url(url)} has no head row: not a ledger store")
     sequence, digest, epoch, stored_seal = int(found[0]), bytes(found[1]), int(found[2]), found[3]
     want = mac(b"ledger-head/v1\x00" + ledger_id.encode() + b"\x00"
                + sequence.to_bytes(8, "big") + digest)  # fmt: skip
