@@ -15,6 +15,7 @@ from ledger.chain import GENESIS
 from ledger.checkpoint import parse
 from ledger.errors import StoreExists
 from ledger.store.base import Head, Store
+from ledger.store.urls import mask_url
 
 _CHUNK = 2000
 
@@ -22,7 +23,9 @@ _CHUNK = 2000
 def copy_ledger(source: Store, target: Store) -> int:
     """Copy *source* (as of one snapshot) into the new store *target*; how many events."""
     if target.exists():
-        raise StoreExists(f"a ledger already exists at {target.url}: refusing to overwrite it")
+        raise StoreExists(
+            f"a ledger already exists at {mask_url(target.url)}: refusing to overwrite it"
+        )
     meta = {k: v for k, v in source.meta().items() if k != "schema_version"}
     with source.snapshot() as snapshot:
         head = snapshot.head()

@@ -31,6 +31,7 @@ from ledger.sealing import VOCABULARY_TYPE, sealed_head
 from ledger.store import open_store
 from ledger.store.base import Head, Store
 from ledger.store.engine import sqlalchemy_engine
+from ledger.store.urls import mask_url
 from ledger.verify import ChainChecker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -52,11 +53,9 @@ def head_revision() -> str:
 
 def current_revision(url: str) -> str | None:
     """The migration the store is at (None before its first)."""
-    engine, schema = sqlalchemy_engine(url)
+    engine, schema = sqlalchemy_engine(url)  # its connections' search_path is the schema
     try:
         with engine.connect() as connection:
-            if schema is not None:
-                connection.execute(text(f'SET search_path TO "{schema}"'))
             context = MigrationContext.configure(connection, opts={"version_table_schema": schema})
             return context.get_current_revision()
     finally:
@@ -212,18 +211,16 @@ def _verified_v1_head(url: str, store: Store, ledger_id: str, seal: bytes) -> He
     def mac(message: bytes) -> bytes:
         return hmac.digest(seal, message, "sha256")
 
-    engine, schema = sqlalchemy_engine(url)
+    engine, _ = sqlalchemy_engine(url)  # its connections' search_path is the schema
     try:
         with engine.connect() as connection:
-            if schema is not None:
-                connection.execute(text(f'SET search_path TO "{schema}"'))
             found = connection.execute(
                 text("SELECT sequence, hash, key_epoch, seal FROM ledger_head WHERE id = 1")
             ).fetchone()
     finally:
         engine.dispose()
     if found is None:
-        raise StoreError(f"{url} has no head row: not a ledger store")
+        raise StoreError(f"{mask_url(url)} has no head row: not a ledger store")
     sequence, digest, epoch, stored_seal = int(found[0]), bytes(found[1]), int(found[2]), found[3]
     want = mac(b"ledger-head/v1\x00" + ledger_id.encode() + b"\x00"
                + sequence.to_bytes(8, "big") + digest)  # fmt: skip

@@ -210,7 +210,8 @@ class Projections:
                 table.c.seq.in_(
                     select(keyed.c.seq).where(
                         (keyed.c.category == category)
-                        | keyed.c.category.startswith(category + ".")
+                        # a key, not a LIKE pattern: % and _ in it match only themselves
+                        | keyed.c.category.startswith(category + ".", autoescape=True)
                         | (keyed.c.category == "*")
                     )
                 )

@@ -22,10 +22,8 @@ DPO = {"actor": "staff:dpo", "purpose": "essential.legal_obligation"}
 
 
 def _sql(url: str, statement: str) -> None:
-    engine, schema = sqlalchemy_engine(url)
+    engine, _ = sqlalchemy_engine(url)  # on PostgreSQL its search_path is the schema
     with engine.begin() as conn:
-        if schema:
-            conn.execute(text(f'SET search_path TO "{schema}"'))
         conn.execute(text(statement))
     engine.dispose()
 

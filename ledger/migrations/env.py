@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import text
 
 from ledger.store.engine import sqlalchemy_engine
 
 url = context.config.attributes["url"]
-engine, schema = sqlalchemy_engine(url)
+engine, schema = sqlalchemy_engine(url)  # its connections' search_path is the schema
 with engine.connect() as connection:
-    if schema is not None:
-        connection.execute(text(f'SET search_path TO "{schema}"'))
     context.configure(connection=connection, version_table_schema=schema)
     with context.begin_transaction():
         context.run_migrations()

@@ -35,6 +35,7 @@ from ledger.store.base import (
     StoredRow,
     WrappedKey,
 )
+from ledger.store.urls import check_connect, postgres_target
 
 EVENTS_TABLE = "ledger_events"
 _LAST = 2**63 - 1  # no bound: bigint's largest value
@@ -389,19 +390,19 @@ class PostgresStore:
     def __init__(self, url: URL, *, raw_url: str, read_only: bool = False) -> None:
         self.url = raw_url
         self.read_only = read_only
-        query = dict(url.query)
-        self.schema = str(query.pop("schema", "public"))
-        self._dbname = url.database or "postgres"
-        self._host = url.host or "127.0.0.1"
-        self._port = url.port or 5432
-        self._user = url.username or "postgres"
-        self._password = url.password or ""
+        # ledger.store.urls, the one parser of store URLs: the checked schema, the same target
+        # as every other connection to this ledger, and the URL as messages show it
+        self._target = target = postgres_target(raw_url)
+        self.schema, self._shown = target.schema, target.shown
+        self._dbname, self._host, self._port = target.database, target.host, target.port
+        self._user, self._password = target.user, target.password
         self._datastore: PostgresDatastore | None = None
         self._recorder: LedgerPostgresRecorder | None = None
 
     @property
     def datastore(self) -> PostgresDatastore:
         if self._datastore is None:
+            check_connect(self._target)  # a server it cannot reach is named at once, with why
             self._datastore = PostgresDatastore(
                 self._dbname, self._host, self._port, self._user, self._password,
                 schema=self.schema, pool_size=2, max_overflow=4, originator_id_type="text",
@@ -441,23 +442,27 @@ class PostgresStore:
                         conn.row_factory = factory
                     return
         except psycopg.errors.ReadOnlySqlTransaction:
-            raise ReadOnlyStore(f"{self.url} is read-only: cannot write to it") from None
+            raise ReadOnlyStore(f"{self._shown} is read-only: cannot write to it") from None
         except psycopg.errors.UndefinedTable:
-            raise StoreNotFound(f"no ledger at {self.url}: run `ledger init` first") from None
+            raise StoreNotFound(f"no ledger at {self._shown}: run `ledger init` first") from None
         except (psycopg.Error, PersistenceError) as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
             if _connection_lost(exc):
                 raise StoreError(
-                    f"lost the connection to the PostgreSQL server of {self.url} ({first}); "
+                    f"lost the connection to the PostgreSQL server of {self._shown} ({first}); "
                     "the transaction under way was most likely not completed (if the connection "
                     "fell during its commit, it may have been: events with an id can be sent "
                     "again safely)"
                 ) from None
             if "does not exist" in first and ("relation" in first or "schema" in first):
-                raise StoreNotFound(f"no ledger at {self.url}: run `ledger init` first") from None
+                raise StoreNotFound(
+                    f"no ledger at {self._shown}: run `ledger init` first"
+                ) from None
             if "read-only transaction" in first:
-                raise ReadOnlyStore(f"{self.url} is read-only: cannot write to it") from None
-            raise StoreError(f"store error on {self.url}: {type(exc).__name__}: {first}") from None
+                raise ReadOnlyStore(f"{self._shown} is read-only: cannot write to it") from None
+            raise StoreError(
+                f"store error on {self._shown}: {type(exc).__name__}: {first}"
+            ) from None
 
     def exists(self) -> bool:
         with self._connection() as conn:
@@ -470,9 +475,9 @@ class PostgresStore:
 
     def create(self, meta: dict[str, str], head: Head, generations: dict[int, int]) -> None:
         if self.read_only:
-            raise ReadOnlyStore(f"{self.url} is opened read-only: cannot create it")
+            raise ReadOnlyStore(f"{self._shown} is opened read-only: cannot create it")
         if self.exists():
-            raise StoreExists(f"a ledger already exists at {self.url}: refusing to overwrite it")
+            raise StoreExists(f"a ledger already exists at {self._shown}: refusing to overwrite it")
         with self._connection() as conn, conn.transaction():
             for statement in _schema_statements(self.schema):
                 conn.execute(statement)
@@ -521,7 +526,7 @@ class PostgresStore:
     @contextmanager
     def writer(self) -> Iterator[_PostgresWriteTx]:
         if self.read_only:
-            raise ReadOnlyStore(f"{self.url} is opened read-only: cannot write to it")
+            raise ReadOnlyStore(f"{self._shown} is opened read-only: cannot write to it")
         with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(
                 _q(self.schema, "UPDATE {s}.ledger_head SET sequence = sequence WHERE id = 1 "
@@ -529,7 +534,7 @@ class PostgresStore:
             )  # fmt: skip
             found = cur.fetchone()
             if found is None:
-                raise StoreNotFound(f"{self.url} has no head row: not a ledger store")
+                raise StoreNotFound(f"{self._shown} has no head row: not a ledger store")
             yield _PostgresWriteTx(cur, self.schema, _head(found))
 
     def purge(self, xids: Sequence[str] = ()) -> PurgeResult:
@@ -676,7 +681,7 @@ class PostgresStore:
 
     def add_checkpoint(self, size: int, root: bytes, note: str, created_at: str) -> None:
         if self.read_only:
-            raise ReadOnlyStore(f"{self.url} is opened read-only: cannot store a checkpoint")
+            raise ReadOnlyStore(f"{self._shown} is opened read-only: cannot store a checkpoint")
         with self._connection() as conn, conn.transaction():
             conn.execute(
                 _q(self.schema, "INSERT INTO {s}.ledger_checkpoints VALUES (%s, %s, %s, %s) "
