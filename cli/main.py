@@ -41,6 +41,7 @@ from ledger.signing import (
 )
 from ledger.store import open_store
 from ledger.store.base import PendingPurge
+from ledger.store.urls import mask_url
 from ledger.verify import VerifyReport
 
 
@@ -167,7 +168,7 @@ def init(settings: Settings, origin: str | None) -> None:
         except BaseException:
             ledger.discard()
             raise
-        click.echo(f"created ledger {ledger.meta['origin']} at {settings.db}")
+        click.echo(f"created ledger {ledger.meta['origin']} at {mask_url(settings.db)}")
         click.echo(
             f"keys in {settings.keys} (readable by you only): back them up apart from the store"
         )
@@ -440,7 +441,9 @@ def copy(settings: Settings, target: str) -> None:
             count = copy_ledger(ledger.store, destination)
         finally:
             destination.close()
-    click.echo(f"copied {count} events to {target}; it verifies against the same checkpoints")
+    click.echo(
+        f"copied {count} events to {mask_url(target)}; it verifies against the same checkpoints"
+    )
 
 
 @cli.command()

@@ -62,6 +62,7 @@ from ledger.sealing import (
 )
 from ledger.store import Store, StoredRow, open_store
 from ledger.store.base import SCHEMA_VERSION, Head, PendingPurge, PurgeResult
+from ledger.store.urls import mask_url
 from ledger.verify import VerifyReport, verify_snapshot
 
 DEFAULT_URL = "sqlite:///ledger.db"
@@ -127,7 +128,9 @@ class Ledger:
         settings = _config(config)
         store = open_store(url)
         if store.exists():
-            raise StoreExists(f"a ledger already exists at {url}: refusing to overwrite it")
+            raise StoreExists(
+                f"a ledger already exists at {mask_url(url)}: refusing to overwrite it"
+            )
         made: list[Path] = []
         made_folder: Path | None = None
         created_store = False
@@ -197,7 +200,8 @@ class Ledger:
         if version != str(SCHEMA_VERSION):
             store.close()
             raise StoreError(
-                f"{url} has store schema version {version}, and this release reads version "
+                f"{mask_url(url)} has store schema version {version}, and this release reads "
+                "version "
                 f"{SCHEMA_VERSION}: run `ledger migrate` (or open it with the release that "
                 "wrote it)"
             )
@@ -301,7 +305,9 @@ class Ledger:
 
     def _require_keys(self) -> KeySource:
         if self.store.read_only:
-            raise ReadOnlyStore(f"{self.store.url} is opened read-only: cannot record events")
+            raise ReadOnlyStore(
+                f"{mask_url(self.store.url)} is opened read-only: cannot record events"
+            )
         if self.keys is None:
             raise KeyUnavailable(f"cannot record without keys: {self.keys_problem}")
         return self.keys

@@ -384,7 +384,6 @@ def test_mask_url_hides_the_password_and_only_it() -> None:
     assert "s3cret" not in str(refused.value)
 
 
-@pytest.mark.xfail(strict=True, reason="cli wiring pending")
 def test_init_does_not_print_the_password(server: str, tmp_path: Path) -> None:
     schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
     url = f"{_with_password(server)}?schema={schema}"
