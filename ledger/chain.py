@@ -137,7 +137,8 @@ def head_seal_message(
 def keymap_digest(generations: Mapping[int, int]) -> bytes:
     """SHA-256 over the current generation of every bucket, in bucket order: what the head's
     seal covers so that nobody without the keys can point a writer at another key."""
-    digest = hashlib.sha256(b"ledger-keymap/v1\x00")
-    for bucket in sorted(generations):
-        digest.update(struct.pack(">II", bucket, generations[bucket]))
-    return digest.digest()
+    buckets = sorted(generations)
+    flat = [number for bucket in buckets for number in (bucket, generations[bucket])]
+    return hashlib.sha256(
+        b"ledger-keymap/v1\x00" + struct.pack(f">{len(flat)}I", *flat)
+    ).digest()

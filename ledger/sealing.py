@@ -135,9 +135,13 @@ def sealed_head(
     key_epoch: int,
     vocabulary: str | None,
     generations: dict[int, int],
+    keymap: bytes | None = None,
 ) -> Head:
-    """A head with its seal."""
-    unsealed = Head(sequence, digest, key_epoch, vocabulary, keymap_digest(generations), None)
+    """A head with its seal; *keymap*, when given, is the (already verified) digest of
+    *generations*."""
+    if keymap is None:
+        keymap = keymap_digest(generations)
+    unsealed = Head(sequence, digest, key_epoch, vocabulary, keymap, None)
     return Head(
         sequence, digest, key_epoch, vocabulary, unsealed.keymap,
         keys.mac(unsealed.seal_message(ledger_id)),
@@ -271,9 +275,11 @@ class Sealer:
                 tuple(g.id for g in old), self.tx.xid(), None,
             )  # fmt: skip
             self.purge = dataclasses.replace(note, id=self.tx.add_purge(note))
+        # without a rotation the map is the one the verified head's seal covers
+        keymap = None if self.rotate else self.head.keymap
         self.tx.set_head(
             sealed_head(self.keys, self.ledger_id, self.seq, self.prev, self.key_epoch,
-                        vocabulary, generations)
+                        vocabulary, generations, keymap)
         )  # fmt: skip
         self.cache.generations = generations
         self.cache.epoch = self.key_epoch
