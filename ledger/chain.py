@@ -139,6 +139,4 @@ def keymap_digest(generations: Mapping[int, int]) -> bytes:
     seal covers so that nobody without the keys can point a writer at another key."""
     buckets = sorted(generations)
     flat = [number for bucket in buckets for number in (bucket, generations[bucket])]
-    return hashlib.sha256(
-        b"ledger-keymap/v1\x00" + struct.pack(f">{len(flat)}I", *flat)
-    ).digest()
+    return hashlib.sha256(b"ledger-keymap/v1\x00" + struct.pack(f">{len(flat)}I", *flat)).digest()
