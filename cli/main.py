@@ -276,7 +276,13 @@ def verify(
             finish()
         findings = ledger.revalidate() if contract and report.intact else []
         pending = ledger.store.pending()
+        stale = ledger.status().stale if ledger.keys is not None else []
     _print_report(report, as_json, findings if contract else None, pending)
+    if stale and not as_json:
+        click.echo(
+            f"keys folder: {len(stale)} replaced keys still held (e.g. {stale[0]}): the next "
+            "writable open destroys them (`ledger status`)"
+        )
     if not report.intact or findings:
         sys.exit(1)
 
@@ -288,7 +294,8 @@ def status(settings: Settings, as_json: bool) -> None:
     """Show the ledger's size, its keys and any purge an erasure or rotation left pending.
 
     With the keys and a writable store, a pending purge is tried again first. Exit 0 when
-    nothing is pending, 4 while a purge is pending or a key the store needs is missing."""
+    nothing is pending, 4 while a purge is pending, a replaced key is still held or a key the
+    store needs is missing."""
     with settings.open() as ledger:
         state = ledger.status()
     if as_json:
@@ -314,7 +321,7 @@ def status(settings: Settings, as_json: bool) -> None:
                 f"(e.g. {state.missing[0]}): values in those buckets cannot be read or "
                 "written; is this an old copy or a restored backup of the store?"
             )
-    if state.pending or state.missing:
+    if state.pending or state.missing or state.stale:
         sys.exit(4)
 
 
@@ -350,7 +357,16 @@ def _print_report(
         click.echo("contract: every event is valid under the vocabulary of its time")
     seals = "chain and seals" if report.seals_checked else "chain (seals not checked: no keys)"
     if report.intact:
-        click.echo(f"intact: {report.size} events, {seals} verified")
+        table = (
+            (
+                "; the keys table matches the chain, every key unwraps"
+                if report.seals_checked
+                else "; the keys table matches the chain (keys not unwrapped: no keys)"
+            )
+            if report.keys_checked
+            else ""
+        )
+        click.echo(f"intact: {report.size} events, {seals} verified{table}")
     else:
         click.echo(f"NOT INTACT at sequence {report.first_bad}: {report.reason}")
     for note in pending or []:

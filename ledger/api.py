@@ -28,7 +28,7 @@ from ledger import chain, parallel
 from ledger.canonical import utc_timestamp
 from ledger.chain import keymap_digest
 from ledger.config import Config, load_config
-from ledger.contract import filter_text, validate
+from ledger.contract import RESERVED_ACTOR, RESERVED_SYSTEM, filter_text, validate
 from ledger.crypto import DataKey
 from ledger.errors import (
     ConfigError,
@@ -41,12 +41,16 @@ from ledger.errors import (
     StoreError,
     StoreExists,
 )
+from ledger.keycheck import KeyProblem, check_keys
 from ledger.keys import (
+    LEGACY_KEK_FILE,
     SEAL_FILE,
     SLOTS_FILE,
     Generation,
     KeySource,
+    LocalKeySource,
     create_keys,
+    destroy_file,
     load_keys,
     remove_keys,
 )
@@ -63,7 +67,14 @@ from ledger.sealing import (
     unwrap,
 )
 from ledger.store import Store, StoredRow, open_store
-from ledger.store.base import SCHEMA_VERSION, Head, PendingPurge, PurgeResult
+from ledger.store.base import (
+    SCHEMA_VERSION,
+    Head,
+    PendingPurge,
+    PurgeResult,
+    Snapshot,
+    WrappedKey,
+)
 from ledger.store.urls import mask_url
 from ledger.verify import VerifyReport, verify_snapshot
 
@@ -291,35 +302,41 @@ class Ledger:
         *,
         label: str = "line",
         default_at: bool = False,
+        ledger_own: bool = False,
     ) -> list[Receipt]:
         """Like :meth:`record_many`, with each event's own number (an import line) for errors.
 
         A batch is checked and sealed in chunks inside one transaction, so memory stays flat
         for large imports; the first chunk is checked before the write lock is taken.
         """
-        chunks = _chunked(self._prepare(events, label, default_at), _CHUNK)
+        chunks = _chunked(self._prepare(events, label, default_at, ledger_own), _CHUNK)
         first = next(chunks, None)
         if first is None:
             return []
-        return self._append(itertools.chain([first], chunks))
+        return self._append(itertools.chain([first], chunks), label=label)
 
     def _prepare(
-        self, events: Iterable[tuple[int, Mapping[str, Any]]], label: str, default_at: bool
+        self,
+        events: Iterable[tuple[int, Mapping[str, Any]]],
+        label: str,
+        default_at: bool,
+        ledger_own: bool = False,
     ) -> Iterator[Pending]:
         now: str | None = None
         for index, raw in events:
             if not isinstance(raw, Mapping):
                 raise InvalidEvent("an event must be a JSON object", line=index, label=label)
             event = {k: v.isoformat() if isinstance(v, date) else v for k, v in raw.items()}
-            if "at" not in event and default_at:
+            defaulted = "at" not in event and default_at
+            if defaulted:
                 now = now or datetime.now(UTC).isoformat()
                 event["at"] = now
             try:
-                checked = validate(event, vocabulary=self.config.vocabulary)
+                checked = validate(event, vocabulary=self.config.vocabulary, ledger_own=ledger_own)
             except InvalidEvent as exc:
                 raise exc.at_line(index, label) from None
             data = checked.pop("data", None)
-            yield Pending(index, uuid7(), checked, data)
+            yield Pending(index, uuid7(), checked, data, defaulted)
 
     def _require_keys(self) -> KeySource:
         if self.store.read_only:
@@ -336,7 +353,7 @@ class Ledger:
         return self.keys
 
     def _append(
-        self, chunks: Iterable[list[Pending]], *, rotate_all: bool = False
+        self, chunks: Iterable[list[Pending]], *, rotate_all: bool = False, label: str = "event"
     ) -> list[Receipt]:
         keys = self._require_keys()
         sealer: Sealer | None = None
@@ -356,6 +373,7 @@ class Ledger:
                     tree=tree,
                     recorded_at=utc_timestamp(datetime.now(UTC)),
                     new_uuid=uuid7,
+                    label=label,
                 )
                 receipts = [r for chunk in chunks for r in sealer.add(chunk)]
                 if rotate_all:
@@ -385,7 +403,16 @@ class Ledger:
         if sealer.purge is not None:
             with contextlib.suppress(KeyUnavailable):  # if not, reported below: still held
                 keys.retire(sealer.retired)
-        left = self.finish_purges()
+        try:
+            left = self.finish_purges()
+        except LedgerError as exc:  # the batch is committed: never report it as not done
+            if sealer.purge is None:
+                return  # an earlier note is unreadable: `ledger status` reports it
+            raise PurgePending(
+                f"the batch was recorded, but whether its erasure is beyond recovery could not "
+                f"be checked: {exc}",
+                receipts,
+            ) from None
         self._purges_seen = sealer.key_epoch
         ours = {r.sequence for r in receipts}
         mine = [p for p in left if p.sequence in ours or (
@@ -412,6 +439,7 @@ class Ledger:
                                         "verify: nothing was destroyed (run `ledger verify`)")
                     for p in pending]  # fmt: skip
         keys.refresh()
+        _destroy_legacy_kek(keys)
         stale = [g for g in keys.generations() if g.number < generations.get(g.bucket, 0)]
         problem = None
         try:
@@ -483,6 +511,8 @@ class Ledger:
                 for bucket, number in sorted(generations.items())
                 if Generation(bucket, number) not in set(held)
             ]
+            if _legacy_kek(self.keys) is not None:
+                stale.append(LEGACY_KEK_FILE)
         return LedgerStatus(
             size=head.sequence,
             keys_problem=self.keys_problem,
@@ -508,7 +538,7 @@ class Ledger:
         with self.store.snapshot() as snapshot:
             count = parallel.workers_for(snapshot.head().sequence, workers)
             if count > 1:
-                return parallel.verify_parallel(
+                report = parallel.verify_parallel(
                     snapshot,
                     url=self.store.url,
                     ledger_id=self.ledger_id,
@@ -516,7 +546,55 @@ class Ledger:
                     workers=count,
                     progress=progress,
                 )
-            return verify_snapshot(snapshot, ledger_id=self.ledger_id, mac=mac, progress=progress)
+            else:
+                report = verify_snapshot(
+                    snapshot, ledger_id=self.ledger_id, mac=mac, progress=progress
+                )
+            if not report.intact:
+                return report
+            return self._check_keys_table(snapshot, report)
+
+    def _check_keys_table(self, snapshot: Snapshot, report: VerifyReport) -> VerifyReport:
+        """The keys table against the verified chain (with the keys: every key unwraps under
+        its bucket's current generation)."""
+        keys = self.keys
+        generations = snapshot.generations()
+
+        def opens(stored: WrappedKey) -> str | None:
+            assert keys is not None
+            try:
+                generation = Generation.parse(stored.kek_id)
+            except ValueError:
+                return "a data key names no key-encryption key generation"
+            bucket = keys.bucket(stored.subject)
+            if generation != Generation(bucket, generations.get(bucket, -1)):
+                return (
+                    f"a data key is wrapped under {generation.id}, not under its bucket's "
+                    "current key-encryption key: it was moved or put back outside the ledger"
+                )
+            try:
+                unwrap(keys, stored)
+            except KeyUnavailable:
+                return (
+                    "a data key does not unwrap: it was changed, or moved from another subject "
+                    "or category, outside the ledger"
+                )
+            return None
+
+        try:
+            problem = check_keys(
+                snapshot.rows(1, report.size),
+                snapshot.wrapped_keys(),
+                opens=opens if keys is not None else None,
+            )
+        except IntegrityError as exc:  # a malformed row in the keys table
+            problem = KeyProblem(exc.sequence, exc.what)
+        if problem is not None:
+            return dataclasses.replace(
+                report, intact=False, first_bad=problem.sequence, reason=problem.reason,
+                root=None,
+            )  # fmt: skip
+        return dataclasses.replace(report, keys_checked=True)
 
     @property
     def seal_mac(self) -> Callable[[bytes], bytes] | None:
@@ -525,7 +603,12 @@ class Ledger:
 
     def events_of_type(self, kind: str) -> list[dict[str, Any]]:
         """The metadata of every stored event of one type, in ledger order."""
-        return [chain.parse(row.state).event for row in self.store.rows_of_type(kind)]
+        stop = self.store.head().sequence
+        return [
+            chain.parse(row.state).event
+            for row in self.store.rows_of_type(kind)
+            if 1 <= row.sequence <= stop  # only what the chain covers, never a stray row
+        ]
 
     def record_system(self, event: dict[str, Any]) -> Receipt:
         """Record one of the ledger's own events (`ledger.*`), outside the contract."""
@@ -576,7 +659,8 @@ class Ledger:
 
     def _rows(self, subject: str | None, stop: int) -> Iterator[StoredRow]:
         rows = self.store.rows(1, stop) if subject is None else self.store.subject_rows(subject)
-        return (row for row in rows if row.sequence <= stop)
+        # only rows the chain covers: a row inserted outside 1..head is never shown
+        return (row for row in rows if 1 <= row.sequence <= stop)
 
     def _reader_keys(self, actor: str | None, purpose: str | None) -> KeySource:
         if self.store.read_only:
@@ -588,6 +672,12 @@ class Ledger:
             raise InvalidEvent(
                 "a decrypting read needs the reader (--actor) and the purpose (--purpose)",
                 key="actor" if not actor else "purpose",
+            )
+        if actor.casefold() == RESERVED_ACTOR:
+            raise InvalidEvent(
+                f'"{RESERVED_ACTOR}" is the ledger\'s own actor: a read is recorded as its '
+                "reader's",
+                key="actor",
             )
         if self.keys is None:
             raise KeyUnavailable(f"cannot decrypt without keys: {self.keys_problem}")
@@ -614,18 +704,24 @@ class Ledger:
     ) -> None:
         if not revealed:
             return
-        self.record_many(
-            [
-                {
-                    "type": "accessed",
-                    "actor": actor,
-                    "subject": who,
-                    "categories": sorted(categories),
-                    "purpose": purpose,
-                    "system": "ledger",
-                }
-                for who, categories in sorted(revealed.items())
-            ]
+        self.record_numbered(
+            enumerate(
+                [
+                    {
+                        "type": "accessed",
+                        "actor": actor,
+                        "subject": who,
+                        "categories": sorted(categories),
+                        "purpose": purpose,
+                        "system": RESERVED_SYSTEM,
+                    }
+                    for who, categories in sorted(revealed.items())
+                ],
+                start=1,
+            ),
+            label="access record",
+            default_at=True,
+            ledger_own=True,
         )
 
     def _open(
@@ -785,6 +881,23 @@ def _head_trusted(
     if head.seal is None or keymap_digest(generations) != head.keymap:
         return False
     return hmac.compare_digest(keys.mac(head.seal_message(ledger_id)), head.seal)
+
+
+def _legacy_kek(keys: KeySource) -> Path | None:
+    """A schema-1 ``kek.key`` left in the keys folder (a migration stopped after its commit)."""
+    if isinstance(keys, LocalKeySource):
+        path = keys.folder / LEGACY_KEK_FILE
+        if path.exists() or path.is_symlink():
+            return path
+    return None
+
+
+def _destroy_legacy_kek(keys: KeySource) -> None:
+    """This store is at schema 2 with this keys folder: the old single key protects nothing
+    the ledger still needs, only copies from before the migration (erased ones included)."""
+    path = _legacy_kek(keys)
+    if path is not None:
+        destroy_file(path)
 
 
 def _parsed(text: str) -> Generation | None:

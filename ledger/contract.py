@@ -397,16 +397,25 @@ def _check_data(value: Any, categories: list[str], vocabulary: Vocabulary) -> No
 
 
 def validate(
-    event: Mapping[str, Any], *, vocabulary: Vocabulary, line: int | None = None
+    event: Mapping[str, Any],
+    *,
+    vocabulary: Vocabulary,
+    line: int | None = None,
+    ledger_own: bool = False,
 ) -> dict[str, Any]:
-    """Check one event against the contract; a new dict of its keys and values, as given."""
+    """Check one event against the contract; a new dict of its keys and values, as given.
+
+    *ledger_own*: the ledger's own record of a decrypting read, which names the ledger as
+    its system (the actor is still the reader's, and never the ledger's own)."""
     try:
-        return _validate(event, vocabulary)
+        return _validate(event, vocabulary, ledger_own)
     except InvalidEvent as exc:
         raise (exc if line is None else exc.at_line(line)) from None
 
 
-def _validate(event: Mapping[str, Any], vocabulary: Vocabulary) -> dict[str, Any]:
+def _validate(
+    event: Mapping[str, Any], vocabulary: Vocabulary, ledger_own: bool = False
+) -> dict[str, Any]:
     if not isinstance(event, Mapping):
         raise _refuse(f"an event must be a JSON object, not {_json_type(event)}")
     if not all(isinstance(key, str) for key in event):
@@ -441,8 +450,30 @@ def _validate(event: Mapping[str, Any], vocabulary: Vocabulary) -> dict[str, Any
     for key in order:
         if key in event:
             _RULES[key](key, event[key], vocabulary, kind)
+    _check_reserved(event, system_allowed=ledger_own)
     _check_together(kind, event, vocabulary)
     return dict(event)
+
+
+# The ledger's own names: it records its events (``ledger.*``) as this actor, and the reads it
+# decrypts as accesses through this system. Nobody else may use them, in any letter case.
+RESERVED_ACTOR = "system:ledger"
+RESERVED_SYSTEM = "ledger"
+
+
+def _check_reserved(event: Mapping[str, Any], *, system_allowed: bool = False) -> None:
+    actor = event.get("actor")
+    if isinstance(actor, str) and actor.casefold() == RESERVED_ACTOR:
+        raise _refuse(f'"{RESERVED_ACTOR}" is the ledger\'s own actor: use your own', "actor")
+    if system_allowed:
+        return
+    systems = [event.get("system"), *(event.get("systems") or [])]
+    if any(isinstance(x, str) and x.casefold() == RESERVED_SYSTEM for x in systems):
+        raise _refuse(
+            f'"{RESERVED_SYSTEM}" is the ledger\'s own system (its decrypting reads): name '
+            "your own system",
+            "systems" if event.get("system") is None else "system",
+        )
 
 
 Rule = Callable[[str, Any, Vocabulary, str], object]

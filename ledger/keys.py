@@ -33,6 +33,7 @@ import fcntl
 import hashlib
 import hmac
 import os
+import re
 import stat
 import struct
 import threading
@@ -52,6 +53,9 @@ MAX_BUCKETS = 1 << 16
 _ENV_RETIRED = ("LEDGER_KEK", "LEDGER_SEAL_KEY")
 
 
+_GENERATION_ID = re.compile(r"(0|[1-9][0-9]{0,9}):([1-9][0-9]{0,9})")
+
+
 class Generation(NamedTuple):
     """One key-encryption key: a bucket and its generation number (``"17:3"`` as text)."""
 
@@ -65,9 +69,10 @@ class Generation(NamedTuple):
     @classmethod
     def parse(cls, text: str) -> Generation:
         """The generation named by ``"bucket:number"``; ValueError if malformed."""
-        bucket, _, number = text.partition(":")
-        if not (bucket.isdigit() and number.isdigit()) or len(text) > 24:
+        # one spelling per generation (no leading zeros or signs): ids are matched as text
+        if not isinstance(text, str) or not _GENERATION_ID.fullmatch(text):
             raise ValueError("a key-encryption key id is bucket:number")
+        bucket, _, number = text.partition(":")
         return cls(int(bucket), int(number))
 
     def next(self) -> Generation:

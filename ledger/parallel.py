@@ -31,7 +31,7 @@ from ledger.errors import IntegrityError, LedgerError, StoreError
 from ledger.merkle import TreeBuilder, leaf_hash
 from ledger.store import open_store
 from ledger.store.base import Head, Snapshot
-from ledger.verify import KEYMAP_CHANGED, ChainChecker, Mac, VerifyReport
+from ledger.verify import KEYMAP_CHANGED, STRAY, ChainChecker, Mac, VerifyReport, stray_row
 
 CHUNK_LEVEL = 10  # chunks of 1,024 leaves: perfect subtrees a worker checks whole
 RANGE_CHUNKS = 8  # at most this many chunks per task (8,192 events): progress moves
@@ -262,6 +262,9 @@ class _Upper:
 def _finish(snapshot: Snapshot, head: Head, upper: _Upper, ledger_id: str, mac: Mac | None) -> str:
     """The checks after the last row, in the one-core path's order; the root (hex)."""
     size = head.sequence
+    stray = stray_row(snapshot)
+    if stray is not None:
+        raise IntegrityError(stray, STRAY.format(stray))
     beyond = next(snapshot.rows(size + 1), None)
     if beyond is not None:
         raise IntegrityError(

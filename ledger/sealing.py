@@ -25,16 +25,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger import chain
+from ledger.canonical import canonical
 from ledger.chain import keymap_digest
 from ledger.config import Config
+from ledger.contract import RESERVED_ACTOR
 from ledger.crypto import DataKey, new_key, wrap_aad
-from ledger.errors import IntegrityError, KeyUnavailable
+from ledger.errors import IntegrityError, InvalidEvent, KeyUnavailable
 from ledger.keys import Generation, KeySource
 from ledger.merkle import TreeBuilder, leaf_hash
 from ledger.store.base import Head, PendingPurge, StoredRow, WrappedKey, WriteTx
 
 VOCABULARY_TYPE = "ledger.vocabulary"
-SYSTEM_ACTOR = "system:ledger"
+SYSTEM_ACTOR = RESERVED_ACTOR  # the actor of the ledger's own events
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Pending:
     uuid: str
     event: dict[str, Any]  # the contract's keys except data
     data: dict[str, Any] | None
+    defaulted_at: bool = False  # ``at`` was filled in with the time of recording
 
 
 class KeyCache:
@@ -161,6 +164,19 @@ def tree_at(tx: WriteTx, head: Head) -> TreeBuilder:
     return TreeBuilder.resume(head.sequence, [found[p] for p in positions])
 
 
+_MISFILED = (
+    "a data key in the keys table is filed under another subject or bucket than its own: the "
+    "keys table was changed outside the ledger; nothing was written (run `ledger verify`)"
+)
+
+
+def _generation_of(key: WrappedKey) -> Generation:
+    try:
+        return Generation.parse(key.kek_id)
+    except ValueError:
+        raise IntegrityError(None, _MISFILED) from None
+
+
 class Sealer:
     """Seals one batch in one write transaction (see module docstring)."""
 
@@ -175,6 +191,7 @@ class Sealer:
         tree: TreeBuilder,
         recorded_at: str,
         new_uuid: Any,
+        label: str = "event",
     ) -> None:
         self.tx = tx
         self.keys = keys
@@ -185,6 +202,7 @@ class Sealer:
         self.tree = tree
         self.recorded_at = recorded_at
         self.new_uuid = new_uuid
+        self.label = label  # how refusals name an event's position ("line" for an import)
         self.head = tx.head
         self.seq, self.prev = tx.head.sequence, tx.head.hash
         self.key_epoch = tx.head.key_epoch
@@ -193,7 +211,8 @@ class Sealer:
         self.new_keys: list[WrappedKey] = []
         self.created: list[tuple[str, str]] = []  # cache slots to forget on rollback
         self.stored: dict[tuple[str, str], WrappedKey] = {}
-        self.recorded: dict[str, tuple[int, bytes]] = {}  # caller ids recorded in this batch
+        # caller ids recorded in this batch: sequence, hash, and the event as given
+        self.recorded: dict[str, tuple[int, bytes, Pending]] = {}
         self.started = False
         self.wrote = False  # whether any new event was written (not only ids already present)
         self.rotate: set[int] = set()  # buckets whose generation this batch replaces
@@ -214,14 +233,21 @@ class Sealer:
         """Seal *pending* and write its rows, keys and tree nodes; receipts in order."""
         self.start()
         ids = [p.event["id"] for p in pending if "id" in p.event]
-        present = self.tx.present(ids) if ids else {}
-        present.update((i, self.recorded[i]) for i in ids if i in self.recorded)
+        stored = self.tx.present(ids) if ids else {}
         self._prefetch(pending)
         receipts: list[Receipt] = []
         for item in pending:
             client_id = item.event.get("id")
-            if client_id is not None and client_id in present:
-                found_seq, found_hash = present[client_id]
+            if client_id is not None and client_id in self.recorded:
+                found_seq, found_hash, earlier = self.recorded[client_id]
+                self._same_content(item, client_id, found_seq, earlier.event, earlier.data)
+                receipts.append(Receipt(found_seq, found_hash.hex(), False, client_id))
+                continue
+            if client_id is not None and client_id in stored:
+                found_seq, found_hash, state = stored[client_id]
+                record = chain.parse(state)
+                values = self._stored_values(record, item)
+                self._same_content(item, client_id, found_seq, record.event, values)
                 receipts.append(Receipt(found_seq, found_hash.hex(), False, client_id))
                 continue
             if not self.wrote:
@@ -245,15 +271,60 @@ class Sealer:
             receipt = self._append(item.event, item.uuid, sealed, shredded)
             receipts.append(receipt)
             if client_id is not None:
-                present[client_id] = self.recorded[client_id] = (
-                    receipt.sequence,
-                    bytes.fromhex(receipt.hash),
-                )
+                self.recorded[client_id] = (receipt.sequence, bytes.fromhex(receipt.hash), item)
         self._flush_keys()
         self.tx.insert(self.rows)
         self.tx.add_nodes(self.nodes)
         self.rows, self.nodes = [], []
         return receipts
+
+    def _stored_values(self, record: chain.Record, item: Pending) -> dict[str, Any] | None:
+        """The values an event on the ledger carried, decrypted to compare with a retry; a
+        category whose key an erasure destroyed is compared by name only (``...``)."""
+        if not record.data:
+            return None
+        subject = record.subject or ""
+        by_id = {k.key_id: k for k in self.tx.subject_keys([subject])} if item.data else {}
+        values: dict[str, Any] = {}
+        for category, envelope in record.data.items():
+            stored = by_id.get(envelope["key"])
+            if stored is None:
+                values[category] = ...
+                continue
+            values[category] = unwrap(self.keys, stored).open_value(
+                envelope, event_uuid=record.uuid
+            )
+        return values
+
+    def _same_content(
+        self,
+        item: Pending,
+        client_id: str,
+        sequence: int,
+        event: dict[str, Any],
+        values: dict[str, Any] | None,
+    ) -> None:
+        """Refuse a retry whose content differs from the event that holds its id (as an
+        idempotency key whose request changed): nothing is written. ``at`` filled in by the
+        ledger is not compared; canonical JSON is, so equal content in another order is equal."""
+        skip = {"at"} if item.defaulted_at else set()
+        mine = {k: v for k, v in item.event.items() if k not in skip}
+        theirs = {k: v for k, v in event.items() if k not in skip}
+        differ = sorted(k for k in mine.keys() | theirs.keys()
+                        if k not in mine or k not in theirs
+                        or canonical(mine[k]) != canonical(theirs[k]))  # fmt: skip
+        new, old = item.data or {}, values or {}
+        if new.keys() != old.keys() or any(
+            old[c] is not ... and canonical(new[c]) != canonical(old[c]) for c in new
+        ):
+            differ.append("data")
+        if differ:
+            raise InvalidEvent(
+                f"the id {client_id!r} is already on the ledger (sequence {sequence}) with other "
+                f"content (it differs in {', '.join(differ)}); an id names one event: use a new "
+                "id for a new event. Nothing was written",
+                key="id",
+            ).at_line(item.index, self.label)
 
     def finish(self, *, kind: str = "erasure") -> None:
         """Replace the generations of the buckets this batch erased from (or, for a rotation,
@@ -287,8 +358,25 @@ class Sealer:
         self.cache.generations = generations
         self.cache.epoch = self.key_epoch
 
+    def _check_filed(self, subject: str) -> None:
+        """Refuse to erase when a data key the chain gives the subject is filed in the keys
+        table under another subject (an erasure by the subject column would miss it)."""
+        used: set[str] = set()
+        for state in self.tx.subject_states(subject):
+            try:
+                data = chain.parse(state).data or {}
+            except ValueError:
+                raise IntegrityError(
+                    None, "a stored record is malformed: run `ledger verify`"
+                ) from None
+            used.update(e["key"] for e in data.values() if isinstance(e.get("key"), str))
+        if any(key.subject != subject for key in self.tx.keys_by_id(sorted(used))):
+            raise IntegrityError(None, _MISFILED)
+
     def _rewrapped(self, stored: WrappedKey, fresh: dict[int, int]) -> WrappedKey:
-        old = Generation.parse(stored.kek_id)
+        old = _generation_of(stored)
+        if old.bucket != self.keys.bucket(stored.subject):
+            raise IntegrityError(None, _MISFILED)
         new = Generation(old.bucket, fresh[old.bucket])
         aad = wrap_aad(stored.key_id, stored.subject, stored.category)
         secret = self.keys.unwrap(old, stored.wrapped, aad)
@@ -382,6 +470,7 @@ class Sealer:
         self._flush_keys()  # keys made earlier in this batch must be found and destroyed too
         subject = event["subject"]
         wanted = event["categories"]
+        self._check_filed(subject)
         doomed = [
             key
             for key in self.tx.subject_keys([subject])
@@ -389,13 +478,12 @@ class Sealer:
         ]
         if doomed:
             self.tx.destroy_keys([key.key_id for key in doomed])
+            # the subject's bucket comes from its id and the seal key, never from a column
+            bucket = self.keys.bucket(subject)
             for key in doomed:
-                try:
-                    self.rotate.add(Generation.parse(key.kek_id).bucket)
-                except ValueError:
-                    raise IntegrityError(
-                        None, f"the data key {key.key_id} names no key-encryption key generation"
-                    ) from None
+                if _generation_of(key).bucket != bucket:
+                    raise IntegrityError(None, _MISFILED)
+            self.rotate.add(bucket)
         for key in doomed:
             self.cache.keys.pop((subject, key.category), None)
             self.stored.pop((subject, key.category), None)

@@ -35,6 +35,7 @@ class VerifyReport:
     seals_checked: bool = False
     root: str | None = None  # the Merkle root recomputed from the events (hex), when intact
     roots: dict[int, str] = field(default_factory=dict)  # roots at sizes asked for (hex)
+    keys_checked: bool = False  # the keys table was compared with the chain (and unwrapped)
 
     def to_dict(self) -> dict[str, Any]:
         result = asdict(self)
@@ -133,6 +134,19 @@ class TreeChecker:
                 )
 
 
+STRAY = (
+    "a row is stored at sequence {} (before the first event): it was inserted outside the "
+    "ledger, and no answer reads it"
+)
+
+
+def stray_row(snapshot: Snapshot) -> int | None:
+    """The sequence of a stored row before the chain's first (sequence 0 or below), if any;
+    rows beyond the head are found by the chain check itself."""
+    found = next(snapshot.rows(-(1 << 62), 0), None)
+    return None if found is None else found.sequence
+
+
 KEYMAP_CHANGED = (
     "the key map (each bucket's key-encryption key generation) does not match the head: "
     "it was changed outside the ledger"
@@ -148,6 +162,13 @@ def verify_snapshot(
     roots_at: Iterable[int] = (),
 ) -> VerifyReport:
     """Verify a store's chain, tree and seals from one consistent snapshot."""
+    stray = stray_row(snapshot)
+    if stray is not None:
+        head = snapshot.head()
+        return VerifyReport(
+            intact=False, size=head.sequence, checked=0, first_bad=stray,
+            reason=STRAY.format(stray), seals_checked=mac is not None,
+        )  # fmt: skip
     return verify_rows(
         snapshot.rows(),
         snapshot.head(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import os
@@ -53,7 +54,30 @@ def postgres_server() -> str | None:
         if required:
             pytest.fail(f"the PostgreSQL server at {url} is unreachable: {exc}")
         return None
-    return url.split("?")[0]
+    return _process_database(url.split("?")[0])
+
+
+_DATABASES: dict[str, str] = {}
+
+
+def _process_database(server: str) -> str:
+    """A database of this test process's own on *server*, made at first use and dropped when
+    the process ends. Tests in one process run one at a time, so no other test's open
+    snapshot holds up the VACUUM an erasure runs (PostgreSQL keeps deleted rows while any
+    transaction in the same database may still see them), and parallel runs never meet."""
+    found = _DATABASES.get(server)
+    if found is None:
+        name = f"ledger_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        found = _DATABASES[server] = f"{server.rsplit('/', 1)[0]}/{name}"
+
+        def drop() -> None:
+            with contextlib.suppress(psycopg.Error), psycopg.connect(server, autocommit=True) as c:
+                c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        atexit.register(drop)
+    return found
 
 
 @pytest.fixture

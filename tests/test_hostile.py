@@ -386,7 +386,12 @@ def test_a_refusal_deep_in_a_large_batch_or_file_writes_nothing(
     with fresh_store(engine) as (url, keys), _open_ledger(url, keys, hostile_config) as ledger:
         ledger.record_many([copy.deepcopy(COLLECTED)])
         good = [
-            {**copy.deepcopy(COLLECTED), "subject": f"cust-x{n}", "data": {"user.name": f"v{n}"}}
+            {
+                **copy.deepcopy(COLLECTED),
+                "id": f"deep-{n}",
+                "subject": f"cust-x{n}",
+                "data": {"user.name": f"v{n}"},
+            }
             for n in range(1600)
         ]
         bad = [*good[:1500], {**COLLECTED, "at": "2026-03-01T24:00:00Z"}, *good[1500:]]

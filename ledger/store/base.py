@@ -6,12 +6,13 @@ only through these records and the two protocols below.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from ledger.chain import head_seal_message
+from ledger.errors import IntegrityError, StoreNotFound
 
 SCHEMA_VERSION = 2
 
@@ -82,17 +83,96 @@ class PurgeResult:
     reason: str | None = None
 
 
+# -- rows as the stores read them: checked, since SQL can put anything in a column ----------
+
+
+def _changed(table: str) -> IntegrityError:
+    return IntegrityError(
+        None, f"the {table} table holds a malformed row: it was changed outside the ledger"
+    )
+
+
+def _int(value: object, table: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _changed(table)
+    return value
+
+
+def _blob(value: object, table: str) -> bytes:
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise _changed(table)
+    return bytes(value)
+
+
+def _text(value: object, table: str) -> str:
+    if not isinstance(value, str):
+        raise _changed(table)
+    return value
+
+
+def head_row(found: Sequence[object] | None) -> Head:
+    """The head from (sequence, hash, key_epoch, vocabulary, keymap, seal)."""
+    if found is None:
+        raise StoreNotFound("the store has no head row: not a ledger store")
+    sequence, digest, epoch, vocabulary, keymap, seal = found
+    return Head(
+        _int(sequence, "head"), _blob(digest, "head"), _int(epoch, "head"),
+        None if vocabulary is None else _text(vocabulary, "head"),
+        b"" if keymap is None else _blob(keymap, "head"),
+        None if seal is None else _blob(seal, "head"),
+    )  # fmt: skip
+
+
+def generation_rows(rows: Iterable[Sequence[object]]) -> dict[int, int]:
+    """The key map from (bucket, generation) rows."""
+    return {_int(b, "key map"): _int(g, "key map") for b, g in rows}
+
+
+def purge_rows(rows: Iterable[Sequence[object]]) -> list[PendingPurge]:
+    """Pending purges from (id, kind, sequence, since, retire, xid, reason) rows."""
+    found = []
+    for i, kind, seq, since, retire, xid, reason in rows:
+        if xid is not None and not (isinstance(xid, str) and xid.isdigit()):
+            raise _changed("pending purges")
+        found.append(PendingPurge(
+            _int(i, "pending purges"), _text(kind, "pending purges"),
+            _int(seq, "pending purges"), _text(since, "pending purges"),
+            tuple(_text(retire, "pending purges").split()), xid,
+            None if reason is None else _text(reason, "pending purges"),
+        ))  # fmt: skip
+    return found
+
+
+def key_row(row: Sequence[object]) -> WrappedKey:
+    """A wrapped key from (key_id, subject, category, wrapped, kek_id)."""
+    key_id, subject, category, wrapped, kek_id = row
+    return WrappedKey(
+        _text(key_id, "keys"), _text(subject, "keys"), _text(category, "keys"),
+        _blob(wrapped, "keys"), _text(kek_id, "keys"),
+    )  # fmt: skip
+
+
 class WriteTx(Protocol):
     """One write transaction: the head is locked from its start to its commit."""
 
     head: Head
 
-    def present(self, client_ids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
-        """Caller ids already on the ledger, with their sequence and hash."""
+    def present(self, client_ids: Sequence[str]) -> dict[str, tuple[int, bytes, bytes]]:
+        """Caller ids already on the chain (sequences 1 to the head), with the sequence, hash
+        and record bytes of the event that holds each."""
         ...
 
     def subject_keys(self, subjects: Sequence[str]) -> list[WrappedKey]:
         """Every live data key of *subjects*."""
+        ...
+
+    def keys_by_id(self, key_ids: Sequence[str]) -> list[WrappedKey]:
+        """The live wrapped keys with these ids, wherever the table files them."""
+        ...
+
+    def subject_states(self, subject: str) -> list[bytes]:
+        """The record bytes of the subject's events on the chain (sequences 1 to the head) of
+        the types that carry values."""
         ...
 
     def add_keys(self, keys: Sequence[WrappedKey]) -> None: ...

@@ -34,6 +34,10 @@ from ledger.store.base import (
     PurgeResult,
     StoredRow,
     WrappedKey,
+    generation_rows,
+    head_row,
+    key_row,
+    purge_rows,
 )
 from ledger.store.urls import check_connect, postgres_target
 
@@ -172,13 +176,33 @@ class _PostgresWriteTx:
         self._s = schema
         self.head = head
 
-    def present(self, client_ids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+    def present(self, client_ids: Sequence[str]) -> dict[str, tuple[int, bytes, bytes]]:
         self._c.execute(
-            _q(self._s, "SELECT client_id, notification_id, hash FROM {s}.ledger_events "
-                        "WHERE client_id = ANY(%s)"),
-            (list(dict.fromkeys(client_ids)),),
+            _q(self._s, "SELECT client_id, notification_id, hash, state FROM {s}.ledger_events "
+                        "WHERE client_id = ANY(%s) AND notification_id BETWEEN 1 AND %s"),
+            (list(dict.fromkeys(client_ids)), self.head.sequence),
         )  # fmt: skip
-        return {cid: (seq, bytes(digest)) for cid, seq, digest in self._c.fetchall()}
+        return {
+            cid: (seq, bytes(digest), bytes(state))
+            for cid, seq, digest, state in self._c.fetchall()
+        }
+
+    def keys_by_id(self, key_ids: Sequence[str]) -> list[WrappedKey]:
+        self._c.execute(
+            _q(self._s, "SELECT key_id, subject, category, wrapped, kek_id FROM {s}.ledger_keys "
+                        "WHERE key_id = ANY(%s)"),
+            (list(dict.fromkeys(key_ids)),),
+        )  # fmt: skip
+        return [key_row(row) for row in self._c.fetchall()]
+
+    def subject_states(self, subject: str) -> list[bytes]:
+        self._c.execute(
+            _q(self._s, "SELECT state FROM {s}.ledger_events WHERE subject = %s "
+                        "AND notification_id BETWEEN 1 AND %s "
+                        "AND topic IN ('collected', 'rectified')"),
+            (subject, self.head.sequence),
+        )  # fmt: skip
+        return [bytes(state) for (state,) in self._c.fetchall()]
 
     def subject_keys(self, subjects: Sequence[str]) -> list[WrappedKey]:
         self._c.execute(
@@ -186,7 +210,7 @@ class _PostgresWriteTx:
                         "WHERE subject = ANY(%s) ORDER BY subject, category"),
             (list(subjects),),
         )  # fmt: skip
-        return [WrappedKey(k, s, c, bytes(w), kek) for k, s, c, w, kek in self._c.fetchall()]
+        return [key_row(row) for row in self._c.fetchall()]
 
     def add_keys(self, keys: Sequence[WrappedKey]) -> None:
         self._c.executemany(
@@ -199,7 +223,7 @@ class _PostgresWriteTx:
         self._c.execute(
             _q(self._s, "SELECT key_id, subject, category, wrapped, kek_id FROM {s}.ledger_keys")
         )
-        return [WrappedKey(k, s, c, bytes(w), kek) for k, s, c, w, kek in self._c.fetchall()]
+        return [key_row(row) for row in self._c.fetchall()]
 
     def keys_under(self, kek_ids: Sequence[str]) -> list[WrappedKey]:
         self._c.execute(
@@ -207,7 +231,7 @@ class _PostgresWriteTx:
                         "WHERE kek_id = ANY(%s)"),
             (list(kek_ids),),
         )  # fmt: skip
-        return [WrappedKey(k, s, c, bytes(w), kek) for k, s, c, w, kek in self._c.fetchall()]
+        return [key_row(row) for row in self._c.fetchall()]
 
     def rewrap(self, keys: Sequence[WrappedKey]) -> None:
         if keys:
@@ -286,30 +310,21 @@ class _PostgresWriteTx:
 
 
 def _head(found: Sequence[Any] | None) -> Head:
-    if found is None:
-        raise StoreNotFound("the store has no head row: not a ledger store")
-    return Head(
-        found[0], bytes(found[1]), found[2], found[3], bytes(found[4] or b""),
-        None if found[5] is None else bytes(found[5]),
-    )  # fmt: skip
+    return head_row(found)
 
 
 def _generations(cur: Any, schema: str) -> dict[int, int]:
     rows = cur.execute(
         _q(schema, "SELECT bucket, generation FROM {s}.ledger_buckets ORDER BY bucket")
     ).fetchall()
-    return {int(bucket): int(generation) for bucket, generation in rows}
+    return generation_rows(rows)
 
 
 def _pending(cur: Any, schema: str) -> list[PendingPurge]:
     rows = cur.execute(
         _q(schema, f"SELECT {_PURGE_COLUMNS} FROM {{s}}.ledger_purge ORDER BY id")
     ).fetchall()
-    return [
-        PendingPurge(int(i), str(kind), int(seq), str(since), tuple(str(retire).split()),
-                     xid, reason)
-        for i, kind, seq, since, retire, xid, reason in rows
-    ]  # fmt: skip
+    return purge_rows(rows)
 
 
 class _PostgresSnapshot:
@@ -373,7 +388,7 @@ class _PostgresSnapshot:
             _q(self._s, "SELECT key_id, subject, category, wrapped, kek_id FROM {s}.ledger_keys "
                         "ORDER BY key_id")
         ).fetchall()  # fmt: skip
-        return [WrappedKey(k, s, c, bytes(w), kek) for k, s, c, w, kek in rows]
+        return [key_row(row) for row in rows]
 
     def checkpoints(self) -> list[tuple[int, str]]:
         return [
@@ -673,7 +688,7 @@ class PostgresStore:
                                 "FROM {s}.ledger_keys WHERE key_id = ANY(%s)"),
                 (list(dict.fromkeys(key_ids)),),
             ).fetchall()  # fmt: skip
-        return {k: WrappedKey(k, s, c, bytes(w), kek) for k, s, c, w, kek in rows}
+        return {key.key_id: key for key in map(key_row, rows)}
 
     def nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         with self.snapshot() as snap:

@@ -37,6 +37,10 @@ from ledger.store.base import (
     PurgeResult,
     StoredRow,
     WrappedKey,
+    generation_rows,
+    head_row,
+    key_row,
+    purge_rows,
 )
 
 EVENTS_TABLE = "ledger_events"
@@ -157,18 +161,19 @@ class _SQLiteWriteTx:
         self._c = cursor
         self.head = head
 
-    def present(self, client_ids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
-        found: dict[str, tuple[int, bytes]] = {}
+    def present(self, client_ids: Sequence[str]) -> dict[str, tuple[int, bytes, bytes]]:
+        found: dict[str, tuple[int, bytes, bytes]] = {}
         unique = list(dict.fromkeys(client_ids))
         for i in range(0, len(unique), _CHUNK):
             chunk = unique[i : i + _CHUNK]
             self._c.execute(
-                f"SELECT client_id, rowid, hash FROM {EVENTS_TABLE} "
-                f"WHERE client_id IN ({','.join('?' * len(chunk))})",
-                chunk,
+                f"SELECT client_id, rowid, hash, state FROM {EVENTS_TABLE} "
+                f"WHERE client_id IN ({','.join('?' * len(chunk))}) "
+                "AND rowid >= 1 AND rowid <= ?",
+                (*chunk, self.head.sequence),
             )
-            for client_id, sequence, digest in self._c.fetchall():
-                found[client_id] = (sequence, digest)
+            for client_id, sequence, digest, state in self._c.fetchall():
+                found[client_id] = (sequence, bytes(digest), bytes(state))
         return found
 
     def subject_keys(self, subjects: Sequence[str]) -> list[WrappedKey]:
@@ -180,8 +185,29 @@ class _SQLiteWriteTx:
                 f"WHERE subject IN ({','.join('?' * len(chunk))}) ORDER BY subject, category",
                 chunk,
             )
-            found.extend(WrappedKey(*row) for row in self._c.fetchall())
+            found.extend(key_row(row) for row in self._c.fetchall())
         return found
+
+    def keys_by_id(self, key_ids: Sequence[str]) -> list[WrappedKey]:
+        found: list[WrappedKey] = []
+        unique = list(dict.fromkeys(key_ids))
+        for i in range(0, len(unique), _CHUNK):
+            chunk = unique[i : i + _CHUNK]
+            self._c.execute(
+                "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys "
+                f"WHERE key_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.extend(key_row(row) for row in self._c.fetchall())
+        return found
+
+    def subject_states(self, subject: str) -> list[bytes]:
+        self._c.execute(
+            f"SELECT state FROM {EVENTS_TABLE} WHERE subject = ? AND rowid >= 1 AND rowid <= ? "
+            "AND topic IN ('collected', 'rectified')",
+            (subject, self.head.sequence),
+        )
+        return [bytes(state) for (state,) in self._c.fetchall()]
 
     def add_keys(self, keys: Sequence[WrappedKey]) -> None:
         self._c.executemany(
@@ -192,7 +218,7 @@ class _SQLiteWriteTx:
 
     def all_keys(self) -> list[WrappedKey]:
         self._c.execute("SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys")
-        return [WrappedKey(k, s, c, bytes(w), kek) for k, s, c, w, kek in self._c.fetchall()]
+        return [key_row(row) for row in self._c.fetchall()]
 
     def keys_under(self, kek_ids: Sequence[str]) -> list[WrappedKey]:
         found: list[WrappedKey] = []
@@ -203,7 +229,7 @@ class _SQLiteWriteTx:
                 f"WHERE kek_id IN ({','.join('?' * len(chunk))})",
                 chunk,
             )
-            found.extend(WrappedKey(k, s, c, bytes(w), g) for k, s, c, w, g in self._c.fetchall())
+            found.extend(key_row(row) for row in self._c.fetchall())
         return found
 
     def rewrap(self, keys: Sequence[WrappedKey]) -> None:
@@ -271,26 +297,17 @@ class _SQLiteWriteTx:
 
 
 def _head(found: Sequence[Any] | None) -> Head:
-    if found is None:
-        raise StoreNotFound("the store has no head row: not a ledger store")
-    return Head(
-        found[0], bytes(found[1]), found[2], found[3], bytes(found[4] or b""),
-        None if found[5] is None else bytes(found[5]),
-    )  # fmt: skip
+    return head_row(found)
 
 
 def _generations(c: sqlite3.Cursor) -> dict[int, int]:
     c.execute("SELECT bucket, generation FROM ledger_buckets ORDER BY bucket")
-    return {int(bucket): int(generation) for bucket, generation in c.fetchall()}
+    return generation_rows(c.fetchall())
 
 
 def _pending(c: sqlite3.Cursor) -> list[PendingPurge]:
     c.execute(f"SELECT {_PURGE_COLUMNS} FROM ledger_purge ORDER BY id")
-    return [
-        PendingPurge(int(i), str(kind), int(seq), str(since), tuple(str(retire).split()),
-                     xid, reason)
-        for i, kind, seq, since, retire, xid, reason in c.fetchall()
-    ]  # fmt: skip
+    return purge_rows(c.fetchall())
 
 
 def _select_nodes(
@@ -389,7 +406,7 @@ class _SQLiteSnapshot:
         c = self._conn.execute(
             "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys ORDER BY key_id"
         )
-        return [WrappedKey(k, s, cat, bytes(w), kek) for k, s, cat, w, kek in c.fetchall()]
+        return [key_row(row) for row in c.fetchall()]
 
     def levels(self) -> list[int]:
         return [
@@ -673,7 +690,7 @@ class SQLiteStore:
                     chunk,
                 )
                 for row in c.fetchall():
-                    found[row[0]] = WrappedKey(*row)
+                    found[row[0]] = key_row(row)
         return found
 
     def close(self) -> None:
