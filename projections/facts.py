@@ -14,7 +14,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    literal,
+    or_,
+)
 
 from ledger.canonical import utc_timestamp
 from ledger.contract import parse_timestamp
@@ -157,6 +168,49 @@ def _month_days(year: int, month: int) -> int:
     if month == 12:
         return 31
     return (datetime(year, month + 1, 1) - datetime(year, month, 1)).days
+
+
+# -- category matching ---------------------------------------------------------------------------
+# The taxonomy is a hierarchy: a dotted key covers itself and its descendants
+# (``user.contact`` covers ``user.contact.email``), and ``*`` (an erasure of everything) covers
+# every key. The contract (EVENTS.md, "Category matching") uses two relations, and every
+# projection matches categories through these four functions, nowhere else:
+# - ``covers``: erasure, consent, objection and restriction cover a key and its descendants
+#   only (erasing ``user.contact.email`` does not erase what is held as ``user.contact``);
+# - ``overlaps``: a breach's exposure, a recipient's copy (Art. 19) and the inventory's
+#   recipients match when either key covers the other (a rectified ``user.contact.email``
+#   reached the recipient of ``user.contact``, and the other way round).
+
+
+def covers(wanted: str, key: str) -> bool:
+    """Whether *wanted* is *key* or one of its ancestors (``*`` covers everything)."""
+    return wanted == "*" or key == wanted or key.startswith(wanted + ".")
+
+
+def overlaps(one: str, other: str) -> bool:
+    """Whether either key covers the other: data recorded under one is data of the other."""
+    return covers(one, other) or covers(other, one)
+
+
+def covers_sql(
+    wanted: ColumnElement[str] | str, key: ColumnElement[str] | str
+) -> ColumnElement[bool]:
+    """SQL for :func:`covers`: equal, or a dotted prefix (compared as text, no LIKE wildcards)."""
+    wanted_ = literal(wanted) if isinstance(wanted, str) else wanted
+    key_ = literal(key) if isinstance(key, str) else key
+    prefix = wanted_ + "."
+    return or_(
+        wanted_ == "*",
+        key_ == wanted_,
+        func.substr(key_, 1, func.length(prefix)) == prefix,
+    )
+
+
+def overlaps_sql(
+    one: ColumnElement[str] | str, other: ColumnElement[str] | str
+) -> ColumnElement[bool]:
+    """SQL for :func:`overlaps`."""
+    return or_(covers_sql(one, other), covers_sql(other, one))
 
 
 def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
