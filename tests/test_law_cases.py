@@ -18,9 +18,8 @@ from sqlalchemy import create_engine, literal, select
 
 from ledger import Ledger
 from ledger.contract import parse_timestamp
-from ledger.projections import Projections
+from ledger.projections import Projections, inventory
 from ledger.projections import facts as fact_tables
-from ledger.projections.inventory import must_tell
 
 DPO = "staff:dpo"
 PAYMENTS = {"purpose": "essential.service.payment_processing", "basis": "contract"}
@@ -358,7 +357,7 @@ def test_art_19_matches_what_was_shared_under_a_parent_or_a_child(ledger: Ledger
     with Projections(ledger) as p:
         p.catch_up()
         with p.runner.engine.connect() as conn:
-            tell = must_tell(conn, subject="r1", as_of="2026-04-01T00:00:00.000000Z")
+            tell = inventory.must_tell(conn, subject="r1", as_of="2026-04-01T00:00:00.000000Z")
     assert [(t["event"], sorted(t["recipients"])) for t in tell] == [
         ("rectified", ["isp:child", "isp:parent"]),
         ("erased", ["isp:after", "isp:child", "isp:parent", "isp:sibling"]),
