@@ -20,7 +20,7 @@ import click
 import orjson
 
 from ledger import demo as demo_story
-from ledger.api import DEFAULT_KEYS, DEFAULT_URL, Ledger, check_origin
+from ledger.api import DEFAULT_KEYS, DEFAULT_URL, Ledger, check_origin, config_differs
 from ledger.copy import copy_ledger
 from ledger.errors import LedgerError, PurgePending
 from ledger.files import MAX_NOTE_FILE, check_output, private_output, read_limited, write_private
@@ -59,9 +59,16 @@ class Settings:
     def open(self, *, read_only: bool = False) -> Ledger:
         """The ledger; read-only when the command only reads, or when --read-only was given
         (a replica: writing commands are then refused, questions build their own tables)."""
-        return Ledger.open(
+        ledger = Ledger.open(
             self.db, self.keys, config=self.config, read_only=read_only or self.read_only
         )
+        if self.config is not None and config_differs(ledger):
+            click.echo(
+                f"note: {self.config} differs from the configuration recorded on the ledger: "
+                "the next write records it, in force from then on",
+                err=True,
+            )
+        return ledger
 
 
 class LedgerGroup(click.Group):

@@ -32,6 +32,7 @@ from ledger.contract import filter_text, validate
 from ledger.crypto import DataKey
 from ledger.errors import (
     ConfigError,
+    IntegrityError,
     InvalidEvent,
     KeyUnavailable,
     LedgerError,
@@ -52,6 +53,7 @@ from ledger.keys import (
 from ledger.merkle import TreeBuilder
 from ledger.replay import Finding, revalidate
 from ledger.sealing import (
+    VOCABULARY_TYPE,
     KeyCache,
     Pending,
     Receipt,
@@ -107,6 +109,9 @@ class Ledger:
         self._tree: tuple[int, bytes, TreeBuilder] | None = None  # the head it was built for
         self._made: tuple[list[Path], Path | None] | None = None  # what init created
         self._purges_seen = -1  # the key epoch at which pending purges were last looked for
+        # what the newest ledger.vocabulary event recorded (None before the first event)
+        self.recorded_config: Config | None = None
+        self.config_problem: str | None = None  # why the recorded one could not be used
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -222,8 +227,21 @@ class Ledger:
             except KeyUnavailable:
                 store.close()
                 raise
-        opened = cls(store, source, _config(config), meta)
+        given = config is not None or bool(os.environ.get("LEDGER_CONFIG"))
+        config_problem = None
+        try:
+            recorded = _recorded_config(store)
+        except (LedgerError, ValueError) as exc:  # a damaged store still opens to be verified
+            recorded, config_problem = None, f"the configuration recorded on the ledger: {exc}"
+        try:
+            settings = _config(config) if given or recorded is None else recorded
+        except LedgerError:
+            store.close()
+            raise
+        opened = cls(store, source, settings, meta)
         opened.keys_problem = problem
+        opened.recorded_config = recorded
+        opened.config_problem = None if given else config_problem
         if source is not None and not read_only:
             with contextlib.suppress(LedgerError):
                 opened.finish_purges()
@@ -310,6 +328,11 @@ class Ledger:
             )
         if self.keys is None:
             raise KeyUnavailable(f"cannot record without keys: {self.keys_problem}")
+        if self.config_problem is not None:
+            raise ConfigError(
+                f"cannot record: {self.config_problem}; run `ledger verify`, or give the "
+                "configuration (--config)"
+            )
         return self.keys
 
     def _append(
@@ -328,7 +351,7 @@ class Ledger:
                     tx,
                     keys=keys,
                     ledger_id=self.ledger_id,
-                    vocabulary=self.config.vocabulary,
+                    config=self.config,
                     cache=self._cache,
                     tree=tree,
                     recorded_at=utc_timestamp(datetime.now(UTC)),
@@ -676,6 +699,34 @@ def export_view(
     view["prev_hash"] = record.prev.hex()
     view["hash"] = row.hash.hex()
     return view
+
+
+def _recorded_config(store: Store) -> Config | None:
+    """The configuration in force as the ledger recorded it: the newest ``ledger.vocabulary``
+    event, which must be the one the head names (None on a ledger with no event yet).
+
+    A writer opened without a configuration uses it, so that writers with and without one
+    do not take turns recording their own."""
+    head = store.head()
+    newest = None
+    for row in store.rows_of_type(VOCABULARY_TYPE):
+        if 1 <= row.sequence <= head.sequence:
+            newest = chain.parse(row.state).event
+    if newest is None:
+        return None
+    if newest.get("digest") != head.vocabulary:
+        raise IntegrityError(
+            head.sequence,
+            "the newest recorded vocabulary is not the one the head names: run `ledger verify`",
+        )
+    return Config.from_recorded(newest)
+
+
+def config_differs(ledger: Ledger) -> bool:
+    """Whether the configuration in use differs from the one recorded on the ledger (a write
+    then records the change, in force from its time on)."""
+    recorded = ledger.store.head().vocabulary
+    return recorded is not None and recorded != ledger.config.digest
 
 
 def _config(config: Config | str | Path | None) -> Config:

@@ -13,12 +13,15 @@ A TOML file, e.g.::
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ledger.canonical import canonical
 from ledger.errors import ConfigError
 from ledger.files import MAX_CONFIG_FILE, TooLarge, read_limited
 from ledger.vocabulary import Vocabulary
@@ -40,6 +43,36 @@ class Config:
     @classmethod
     def default(cls) -> Config:
         return cls()
+
+    def organisation(self) -> dict[str, Any]:
+        """The settings the projections use, as recorded on the ledger."""
+        return {
+            "name": self.name,
+            "time_zone": self.time_zone,
+            "bank_holidays": self.bank_holidays,
+            "target_days": self.target_days,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Everything in force that the ledger records (a ``ledger.vocabulary`` event): the
+        vocabulary and the organisation's settings."""
+        return {**self.vocabulary.describe(), "organisation": self.organisation()}
+
+    @property
+    def digest(self) -> str:
+        """Hex SHA-256 of :meth:`describe`, canonically encoded: changes whenever the
+        vocabulary or a setting does."""
+        return hashlib.sha256(canonical(self.describe())).hexdigest()
+
+    @classmethod
+    def from_recorded(cls, event: Mapping[str, Any]) -> Config:
+        """The configuration a ``ledger.vocabulary`` event recorded (settings it does not
+        carry, on ledgers older than recorded settings, take their defaults)."""
+        org = event.get("organisation")
+        raw: dict[str, Any] = {"vocabulary": event.get("custom", {})}
+        if isinstance(org, Mapping):
+            raw["organisation"] = dict(org)
+        return cls.from_mapping(raw, origin="the configuration recorded on the ledger")
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any], *, origin: str = "configuration") -> Config:

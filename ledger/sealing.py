@@ -26,12 +26,12 @@ from typing import Any
 
 from ledger import chain
 from ledger.chain import keymap_digest
+from ledger.config import Config
 from ledger.crypto import DataKey, new_key, wrap_aad
 from ledger.errors import IntegrityError, KeyUnavailable
 from ledger.keys import Generation, KeySource
 from ledger.merkle import TreeBuilder, leaf_hash
 from ledger.store.base import Head, PendingPurge, StoredRow, WrappedKey, WriteTx
-from ledger.vocabulary import Vocabulary
 
 VOCABULARY_TYPE = "ledger.vocabulary"
 SYSTEM_ACTOR = "system:ledger"
@@ -170,7 +170,7 @@ class Sealer:
         *,
         keys: KeySource,
         ledger_id: str,
-        vocabulary: Vocabulary,
+        config: Config,
         cache: KeyCache,
         tree: TreeBuilder,
         recorded_at: str,
@@ -179,7 +179,8 @@ class Sealer:
         self.tx = tx
         self.keys = keys
         self.ledger_id = ledger_id
-        self.vocabulary = vocabulary
+        self.config = config
+        self.vocabulary = config.vocabulary
         self.cache = cache
         self.tree = tree
         self.recorded_at = recorded_at
@@ -194,7 +195,7 @@ class Sealer:
         self.stored: dict[tuple[str, str], WrappedKey] = {}
         self.recorded: dict[str, tuple[int, bytes]] = {}  # caller ids recorded in this batch
         self.started = False
-        self.wrote = False  # whether any batch of events was added
+        self.wrote = False  # whether any new event was written (not only ids already present)
         self.rotate: set[int] = set()  # buckets whose generation this batch replaces
         self.erasures: list[int] = []  # sequences of the erasures that destroyed keys
         self.retired: list[Generation] = []  # generations to destroy once this commits
@@ -211,11 +212,7 @@ class Sealer:
 
     def add(self, pending: Sequence[Pending]) -> list[Receipt]:
         """Seal *pending* and write its rows, keys and tree nodes; receipts in order."""
-        if not self.wrote:
-            self.start()
-            self.wrote = True
-            if self.head.vocabulary != self.vocabulary.digest:
-                self._append(self._vocabulary_event(), self.new_uuid(), None, None)
+        self.start()
         ids = [p.event["id"] for p in pending if "id" in p.event]
         present = self.tx.present(ids) if ids else {}
         present.update((i, self.recorded[i]) for i in ids if i in self.recorded)
@@ -227,6 +224,12 @@ class Sealer:
                 found_seq, found_hash = present[client_id]
                 receipts.append(Receipt(found_seq, found_hash.hex(), False, client_id))
                 continue
+            if not self.wrote:
+                # what is in force is recorded before the first event written under it, and
+                # only when an event is written (a retry that records nothing records nothing)
+                self.wrote = True
+                if self.head.vocabulary != self.config.digest:
+                    self._append(self._vocabulary_event(), self.new_uuid(), None, None)
             shredded = self._shred(item.event) if item.event["type"] == "erased" else None
             if shredded:
                 self.erasures.append(self.seq + 1)
@@ -258,7 +261,7 @@ class Sealer:
         self.start()
         generations = dict(self.cache.generations)
         # a batch of events recorded its vocabulary first; a rotation alone recorded nothing
-        vocabulary = self.vocabulary.digest if self.wrote else self.head.vocabulary
+        vocabulary = self.config.digest if self.wrote else self.head.vocabulary
         if self.rotate:
             fresh = {bucket: generations[bucket] + 1 for bucket in sorted(self.rotate)}
             old = [Generation(bucket, generations[bucket]) for bucket in sorted(self.rotate)]
@@ -299,8 +302,8 @@ class Sealer:
             "type": VOCABULARY_TYPE,
             "at": self.recorded_at,
             "actor": SYSTEM_ACTOR,
-            **self.vocabulary.describe(),
-            "digest": self.vocabulary.digest,
+            **self.config.describe(),
+            "digest": self.config.digest,
         }
 
     def _append(

@@ -100,7 +100,8 @@ class Vocabulary:
             return
         raise InvalidEvent(
             f"unknown {_NOUNS[kind]}: not a key of the fideslang taxonomy or of the "
-            "organisation's vocabulary",
+            "organisation's vocabulary (if it is one of the organisation's own keys, is the "
+            "configuration that adds it missing? give --config or LEDGER_CONFIG)",
             key=field,
             accepted=self.suggest(kind, key),
         )
