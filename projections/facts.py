@@ -29,6 +29,7 @@ from sqlalchemy import (
 
 from ledger.canonical import utc_timestamp
 from ledger.contract import parse_timestamp
+from ledger.sealing import VOCABULARY_TYPE  # the ledger's record of the configuration in force
 
 metadata = MetaData()
 
@@ -123,7 +124,21 @@ consents = Table(
     Column("actor", String(256), nullable=False),
 )
 
-FACT_TABLES = (events, event_categories, event_subjects, holdings, erasures, shares, consents)
+settings = Table(  # the organisation's settings in force, one row per ledger.vocabulary record
+    "projection_settings",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("at", String(32), nullable=False, index=True),  # when the writer recorded them
+    # all four NULL: a record from before settings were recorded (the configuration applies)
+    Column("name", Text),
+    Column("time_zone", String(64)),
+    Column("bank_holidays", String(64)),
+    Column("target_days", Integer),
+)
+
+FACT_TABLES = (
+    events, event_categories, event_subjects, holdings, erasures, shares, consents, settings
+)  # fmt: skip
 
 _DURATION = re.compile(
     r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?"
@@ -217,6 +232,18 @@ def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
     """The rows one stored event adds to each fact table."""
     kind = event["type"]
     at = utc(event["at"])
+    if kind.startswith("ledger."):  # the ledger's own records: only the settings are facts
+        if kind != VOCABULARY_TYPE:
+            return {}
+        org = event.get("organisation")
+        org = org if isinstance(org, dict) else {}
+        return {
+            settings: [
+                {"seq": seq, "at": at, "name": org.get("name"), "time_zone": org.get("time_zone"),
+                 "bank_holidays": org.get("bank_holidays"),
+                 "target_days": org.get("target_days")}
+            ]
+        }  # fmt: skip
     subject = event.get("subject")
     rows: dict[Table, list[dict[str, Any]]] = {
         events: [

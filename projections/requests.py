@@ -14,7 +14,7 @@ from ledger.config import Config
 from ledger.contract import parse_timestamp
 
 from . import facts
-from .clock import latest_extension, legal_due, local_date
+from .clock import Settings, latest_extension, legal_due, local_date, settings_in_force
 
 
 @dataclass
@@ -61,38 +61,44 @@ def requests(
             )
         kind = event["type"]
         if kind == "request_received":
-            received = local_date(parse_timestamp(event["at"]), config.time_zone)
-            clock.kind, clock.received_at, clock.received = event["kind"], row.at, received
+            clock.kind, clock.received_at = event["kind"], row.at
         elif kind == "request_extended":
             extensions.setdefault(clock.request, []).append(event)
         elif kind == "request_closed":
             clock.status, clock.closed_at = event["outcome"], row.at
-    today = local_date(parse_timestamp(as_of), config.time_zone)
+    # The settings in force (EVENTS.md: the organisation's time zone, bank holidays and
+    # target): a request's clock runs under those in force when it was received; today is
+    # today in the time zone in force at *as_of*.
+    in_force = settings_in_force(conn, as_of=as_of, config=config)
+    today = local_date(parse_timestamp(as_of), in_force.at(as_of).time_zone)
     for clock in clocks.values():
-        _conclude(clock, extensions.get(clock.request, []), config, today)
+        if clock.received_at is not None:
+            settings = in_force.at(clock.received_at)
+            clock.received = local_date(parse_timestamp(clock.received_at), settings.time_zone)
+            _conclude(clock, extensions.get(clock.request, []), settings, today)
+        else:
+            clock.flags.append("no request_received on the ledger (yet)")
     result = sorted(clocks.values(), key=lambda c: (not c.overdue, c.due or date.max, c.request))
     return [c for c in result if c.status == "open"] if open_only else result
 
 
 def _conclude(
-    clock: RequestClock, extensions: list[dict[str, Any]], config: Config, today: date
+    clock: RequestClock, extensions: list[dict[str, Any]], settings: Settings, today: date
 ) -> None:
     """The legal due date, the target and the extensions in force, and what is flagged."""
-    if clock.received is None:
-        clock.flags.append("no request_received on the ledger (yet)")
-        return
-    region = config.bank_holidays
+    assert clock.received is not None
+    region = settings.bank_holidays
     # Art. 12(3) as the ICO counts it (RESEARCH.md): the corresponding date of the next month
     # (or its last day), moved past weekends and bank holidays.
     clock.legal_due = clock.due = legal_due(clock.received, region)
-    clock.target = clock.received + timedelta(days=config.target_days)
+    clock.target = clock.received + timedelta(days=settings.target_days)
     latest = latest_extension(clock.received, region)
     for event in extensions:  # in `at` order: the latest valid extension is in force
         # Art. 12(3): extended "by two further months" (at most three months from receipt),
         # the subject told "within one month of receipt" (by the legal due date). EVENTS.md:
         # an invalid extension is flagged and does not move the legal due date.
         asked = date.fromisoformat(event["due"])
-        made = local_date(parse_timestamp(event["at"]), config.time_zone)
+        made = local_date(parse_timestamp(event["at"]), settings.time_zone)
         problems = []
         if asked > latest:
             problems.append("extended beyond two further months")
@@ -109,6 +115,6 @@ def _conclude(
     if clock.status == "open":
         clock.overdue = today > clock.due
     elif clock.closed_at is not None:
-        closed_on = local_date(parse_timestamp(clock.closed_at), config.time_zone)
+        closed_on = local_date(parse_timestamp(clock.closed_at), settings.time_zone)
         if closed_on > clock.due:
             clock.flags.append("closed after its due date")
