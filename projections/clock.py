@@ -1,13 +1,22 @@
-"""Calendar rules for request clocks: the ICO's month, working days, the organisation's zone."""
+"""Calendar rules for request clocks: the ICO's month, working days, the organisation's zone,
+and which of the organisation's settings were in force at a moment."""
 
 from __future__ import annotations
 
+import bisect
 import calendar
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
 import holidays
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from ledger.config import Config
+
+from . import facts
 
 
 def add_months(start: date, months: int) -> date:
@@ -44,3 +53,61 @@ def legal_due(received: date, region: str) -> date:
 def latest_extension(received: date, region: str) -> date:
     """The furthest an extension may move the due date: two further months."""
     return next_working_day(add_months(received, 3), region)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The organisation's settings the clocks use."""
+
+    name: str
+    time_zone: str
+    bank_holidays: str
+    target_days: int
+
+    @classmethod
+    def of(cls, config: Config) -> Settings:
+        return cls(config.name, config.time_zone, config.bank_holidays, config.target_days)
+
+
+class SettingsInForce:
+    """The organisation's settings as the ledger recorded them over time (each
+    ``ledger.vocabulary`` record, at the time its writer recorded it), with the configuration
+    where the ledger recorded none (records written before settings were recorded)."""
+
+    def __init__(self, recorded: list[tuple[str, Settings | None]], fallback: Settings) -> None:
+        self._times = [at for at, _ in recorded]
+        self._settings = [found for _, found in recorded]
+        self.fallback = fallback
+
+    def at(self, moment: str) -> Settings:
+        """The settings in force at *moment* (UTC text as the fact tables store it): the latest
+        recorded at or before it; before the first record, the first (the ledger's earliest
+        word on them); the configuration where that record carries none."""
+        if not self._times:
+            return self.fallback
+        index = max(bisect.bisect_right(self._times, moment) - 1, 0)
+        return self._settings[index] or self.fallback
+
+
+def settings_in_force(conn: Connection, *, as_of: str, config: Config) -> SettingsInForce:
+    """The settings recorded at or before *as_of*, falling back to *config*."""
+    table = facts.settings
+    query = select(table).where(table.c.at <= as_of).order_by(table.c.at, table.c.seq)
+    fallback = Settings.of(config)
+    recorded: list[tuple[str, Settings | None]] = []
+    for row in conn.execute(query):
+        if row.time_zone is None:  # recorded before settings were: the configuration's
+            recorded.append((row.at, None))
+            continue
+        recorded.append(
+            (
+                row.at,
+                Settings(
+                    row.name if row.name is not None else fallback.name,
+                    row.time_zone,
+                    row.bank_holidays if row.bank_holidays is not None else fallback.bank_holidays,
+                    row.target_days if row.target_days is not None else fallback.target_days,
+                ),
+            )
+        )
+    return SettingsInForce(recorded, fallback)

@@ -14,10 +14,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    literal,
+    or_,
+)
 
 from ledger.canonical import utc_timestamp
 from ledger.contract import parse_timestamp
+from ledger.sealing import VOCABULARY_TYPE  # the ledger's record of the configuration in force
 
 metadata = MetaData()
 
@@ -112,7 +124,21 @@ consents = Table(
     Column("actor", String(256), nullable=False),
 )
 
-FACT_TABLES = (events, event_categories, event_subjects, holdings, erasures, shares, consents)
+settings = Table(  # the organisation's settings in force, one row per ledger.vocabulary record
+    "projection_settings",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("at", String(32), nullable=False, index=True),  # when the writer recorded them
+    # all four NULL: a record from before settings were recorded (the configuration applies)
+    Column("name", Text),
+    Column("time_zone", String(64)),
+    Column("bank_holidays", String(64)),
+    Column("target_days", Integer),
+)
+
+FACT_TABLES = (
+    events, event_categories, event_subjects, holdings, erasures, shares, consents, settings
+)  # fmt: skip
 
 _DURATION = re.compile(
     r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?"
@@ -159,10 +185,65 @@ def _month_days(year: int, month: int) -> int:
     return (datetime(year, month + 1, 1) - datetime(year, month, 1)).days
 
 
+# -- category matching ---------------------------------------------------------------------------
+# The taxonomy is a hierarchy: a dotted key covers itself and its descendants
+# (``user.contact`` covers ``user.contact.email``), and ``*`` (an erasure of everything) covers
+# every key. The contract (EVENTS.md, "Category matching") uses two relations, and every
+# projection matches categories through these four functions, nowhere else:
+# - ``covers``: erasure, consent, objection and restriction cover a key and its descendants
+#   only (erasing ``user.contact.email`` does not erase what is held as ``user.contact``);
+# - ``overlaps``: a breach's exposure, a recipient's copy (Art. 19) and the inventory's
+#   recipients match when either key covers the other (a rectified ``user.contact.email``
+#   reached the recipient of ``user.contact``, and the other way round).
+
+
+def covers(wanted: str, key: str) -> bool:
+    """Whether *wanted* is *key* or one of its ancestors (``*`` covers everything)."""
+    return wanted == "*" or key == wanted or key.startswith(wanted + ".")
+
+
+def overlaps(one: str, other: str) -> bool:
+    """Whether either key covers the other: data recorded under one is data of the other."""
+    return covers(one, other) or covers(other, one)
+
+
+def covers_sql(
+    wanted: ColumnElement[str] | str, key: ColumnElement[str] | str
+) -> ColumnElement[bool]:
+    """SQL for :func:`covers`: equal, or a dotted prefix (compared as text, no LIKE wildcards)."""
+    wanted_ = literal(wanted) if isinstance(wanted, str) else wanted
+    key_ = literal(key) if isinstance(key, str) else key
+    prefix = wanted_ + "."
+    return or_(
+        wanted_ == "*",
+        key_ == wanted_,
+        func.substr(key_, 1, func.length(prefix)) == prefix,
+    )
+
+
+def overlaps_sql(
+    one: ColumnElement[str] | str, other: ColumnElement[str] | str
+) -> ColumnElement[bool]:
+    """SQL for :func:`overlaps`."""
+    return or_(covers_sql(one, other), covers_sql(other, one))
+
+
 def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
     """The rows one stored event adds to each fact table."""
     kind = event["type"]
     at = utc(event["at"])
+    if kind.startswith("ledger."):  # the ledger's own records: only the settings are facts
+        if kind != VOCABULARY_TYPE:
+            return {}
+        org = event.get("organisation")
+        org = org if isinstance(org, dict) else {}
+        return {
+            settings: [
+                {"seq": seq, "at": at, "name": org.get("name"), "time_zone": org.get("time_zone"),
+                 "bank_holidays": org.get("bank_holidays"),
+                 "target_days": org.get("target_days")}
+            ]
+        }  # fmt: skip
     subject = event.get("subject")
     rows: dict[Table, list[dict[str, Any]]] = {
         events: [

@@ -13,7 +13,7 @@ from sqlalchemy import Select, String, cast, literal, null, select, union_all
 from sqlalchemy.engine import Connection
 
 from . import facts
-from .model import covers
+from .facts import covers, overlaps
 
 
 @dataclass
@@ -161,19 +161,25 @@ def _subject(subject: str, rows: Iterable[Any], shared: list[Any], as_of: str) -
                       subject_category)
             )  # fmt: skip
         holding.history.append({"at": at, "seq": seq, "event": kind, "system": system})
+    collected = list(holdings.items())
     for row in shared:
-        holding = holdings.setdefault(row.category, Holding(row.category, "held"))
-        holding.recipients.append(
-            Recipient(
-                row.recipient,
-                row.recipient_location,
-                row.transfer,
-                row.purpose,
-                row.basis,
-                row.at,
-                row.seq,
-            )
+        recipient = Recipient(
+            row.recipient,
+            row.recipient_location,
+            row.transfer,
+            row.purpose,
+            row.basis,
+            row.at,
+            row.seq,
         )
+        # a copy shared under a category is a copy of every held category it overlaps:
+        # ``user.contact`` shared reached the ``user.contact.email`` held, and the other way
+        # (a category shared but never collected is listed as such, under its own key)
+        reached = [held for key, held in collected if overlaps(key, row.category)]
+        if not reached:
+            reached = [holdings.setdefault(row.category, Holding(row.category, "held"))]
+        for holding in reached:
+            holding.recipients.append(recipient)
     for holding in holdings.values():
         if holding.status == "held" and not holding.places:
             holding.status = "not_collected"  # shared, but no collection of it is on the ledger
@@ -184,3 +190,38 @@ def _subject(subject: str, rows: Iterable[Any], shared: list[Any], as_of: str) -
     ordered = [holdings[c] for c in sorted(holdings)]
     status = "erased" if ordered and all(h.status == "erased" for h in ordered) else "held"
     return SubjectInventory(subject, status, ordered)
+
+
+def must_tell(conn: Connection, *, subject: str, as_of: str) -> list[dict[str, Any]]:
+    """Art. 19 (RESEARCH.md): for each erasure or rectification of *subject* at or before
+    *as_of*, the recipients the data had been disclosed to before it, in ledger time order.
+
+    A recipient is told when what it received overlaps what changed (EVENTS.md, "Category
+    matching"): a rectified ``user.contact.email`` reached the recipient of ``user.contact``,
+    and an erased ``user.contact`` the recipient of ``user.contact.email``.
+    """
+    s, ev, keyed = facts.shares, facts.events, facts.event_categories
+    shared = conn.execute(
+        select(s.c.seq, s.c.at, s.c.category, s.c.recipient)
+        .where(s.c.subject == subject, s.c.at <= as_of)
+        .order_by(s.c.at, s.c.seq, s.c.category)
+    ).all()
+    changes = conn.execute(
+        select(ev.c.seq, ev.c.at, ev.c.type, keyed.c.category)
+        .join(keyed, keyed.c.seq == ev.c.seq)
+        .where(ev.c.subject == subject, ev.c.at <= as_of, ev.c.type.in_(("erased", "rectified")))
+        .order_by(ev.c.at, ev.c.seq, keyed.c.category)
+    ).all()
+    tell: dict[int, dict[str, Any]] = {}
+    for change in changes:
+        for share in shared:
+            if (share.at, share.seq) < (change.at, change.seq) and overlaps(
+                change.category, share.category
+            ):
+                entry = tell.setdefault(
+                    change.seq,
+                    {"seq": change.seq, "at": change.at, "event": change.type, "recipients": []},
+                )
+                if share.recipient not in entry["recipients"]:
+                    entry["recipients"].append(share.recipient)
+    return list(tell.values())

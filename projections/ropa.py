@@ -13,7 +13,11 @@ from ledger.countries import transfer_needs_mechanism
 
 from . import facts
 
-DEFAULT_SUBJECT_CATEGORY = "customer"
+# What the record says where an event recorded nothing: never a guessed value (EVENTS.md:
+# "when absent the record of processing says `unspecified`, never a guessed value").
+UNSPECIFIED = "unspecified"
+# EVENTS.md: an absent `retention` means "no fixed period" (what was recorded, not a guess).
+NO_FIXED_PERIOD = "no fixed period"
 
 
 @dataclass
@@ -43,9 +47,9 @@ def ropa(conn: Connection, *, as_of: str) -> list[PurposeRecord]:
     for row in conn.execute(collected):
         record = records.setdefault(row.purpose, PurposeRecord(row.purpose))
         _add(record.data_categories, row.category)
-        _add(record.subject_categories, row.subject_category or DEFAULT_SUBJECT_CATEGORY)
+        _add(record.subject_categories, row.subject_category or UNSPECIFIED)
         _add(record.lawful_bases, row.basis)
-        _add(record.retention, row.retention or "no fixed period")
+        _add(record.retention, row.retention or NO_FIXED_PERIOD)
         _add(record.systems, f"{row.system} ({row.location})")
         subjects.setdefault(row.purpose, set()).add(row.subject)
         seqs.setdefault(row.purpose, set()).add(row.seq)
@@ -54,7 +58,7 @@ def ropa(conn: Connection, *, as_of: str) -> list[PurposeRecord]:
         _add(record.data_categories, row.category)
         _add(record.lawful_bases, row.basis)
         _add(record.recipients, row.recipient)
-        _add(record.recipient_categories, row.recipient.partition(":")[0])
+        _add(record.recipient_categories, recipient_category(row.recipient))
         if row.transfer or transfer_needs_mechanism(row.recipient_location):
             transfer = {"country": row.recipient_location, "recipient": row.recipient,
                         "safeguard": row.transfer}  # fmt: skip
@@ -71,6 +75,13 @@ def ropa(conn: Connection, *, as_of: str) -> list[PurposeRecord]:
         record.subjects = len(subjects.get(purpose, ()))
         record.events = len(seqs.get(purpose, ()))
     return [records[p] for p in sorted(records)]
+
+
+def recipient_category(recipient: str) -> str:
+    """The category of a recipient as its id records it (the namespace before the colon, as
+    in ``proc:paycorp``); an id without one records none: ``unspecified``, not its own name."""
+    namespace, colon, _ = recipient.partition(":")
+    return namespace if colon and namespace else UNSPECIFIED
 
 
 def _add(values: list[str], value: str | None) -> None:

@@ -211,11 +211,18 @@ def test_breach_timeline_affected_subjects_and_flags(projections: Projections) -
     assert first.reports[1].on_time  # a final report is not late by itself
     assert first.affected == ["cust-1002", "cust-1006"]
     assert first.not_notified == ["cust-1006"]
-    assert first.flags == ["high risk: 1 affected subject(s) not yet told"]
+    assert first.flags == [
+        "high risk: 1 affected subject(s) not yet told",
+        # assessed at 1 subject; the events show 2 (cust-1006's collection arrived late)
+        "the assessment estimates 1 affected subject(s); the ledger's events show 2",
+    ]
     second = timelines["INC-2026-002"]
     assert "no initial report" in second.flags[0]
     early = _by(projections.breaches(as_of="2026-06-02T00:00:00Z"), "breach")["INC-2026-002"]
-    assert early.flags == []
+    # not yet 72 hours; assessed at 3, but 4 held user.contact* in crm: cust-1001..1003, 1007
+    assert early.flags == [
+        "the assessment estimates 3 affected subject(s); the ledger's events show 4"
+    ]
 
 
 def test_breach_as_of_an_earlier_moment(projections: Projections) -> None:
