@@ -51,27 +51,29 @@ def check_keys(
     *rows*: the chain's rows in order (already verified); *stored*: the keys table;
     *opens*, given the keys: a stored key's problem when it does not unwrap (or None)."""
     uses: dict[str, _Use] = {}
-    live: dict[tuple[str, str], list[str]] = {}  # (subject, category): key ids not destroyed
+    live: dict[str, dict[str, list[str]]] = {}  # subject -> category -> key ids not destroyed
     for row in rows:
-        if row.type in _VALUE_TYPES:
-            record = chain.parse(row.state)
-            for category, envelope in (record.data or {}).items():
+        # the rows are verified: their subject column is the record's own
+        subject = row.subject
+        if row.type in _VALUE_TYPES and subject is not None:
+            data = chain.parse(row.state).data or {}
+            for category, envelope in data.items():
                 key_id = envelope.get("key") if isinstance(envelope, Mapping) else None
-                if not isinstance(key_id, str) or record.subject is None:
+                if not isinstance(key_id, str):
                     continue
                 use = uses.get(key_id)
                 if use is None:
-                    uses[key_id] = _Use(record.subject, category, row.sequence)
-                    live.setdefault((record.subject, category), []).append(key_id)
-                elif (use.subject, use.category) != (record.subject, category):
+                    uses[key_id] = _Use(subject, category, row.sequence)
+                    live.setdefault(subject, {}).setdefault(category, []).append(key_id)
+                elif (use.subject, use.category) != (subject, category):
                     return KeyProblem(row.sequence, "an event reuses another subject's data key")
                 else:
                     use.last = row.sequence
         elif row.type == _ERASED:
             record = chain.parse(row.state)
             wanted = record.event.get("categories") or []
-            for (subject, category), key_ids in live.items():
-                if subject == record.subject and _covers(wanted, category):
+            for category, key_ids in live.get(subject or "", {}).items():
+                if _covers(wanted, category):
                     for key_id in key_ids:
                         uses[key_id].destroyed_at = row.sequence
                     key_ids.clear()
