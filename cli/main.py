@@ -25,7 +25,13 @@ from ledger.copy import copy_ledger
 from ledger.errors import LedgerError, PurgePending
 from ledger.files import MAX_NOTE_FILE, check_output, private_output, read_limited, write_private
 from ledger.importer import import_lines, summarise
-from ledger.log import VerifiableLog, read_verifier
+from ledger.log import (
+    CheckpointReview,
+    SinceCheck,
+    VerifiableLog,
+    read_verifier,
+    signing_verifiers,
+)
 from ledger.migrate import migrate as migrate_store
 from ledger.projections import Projections
 from ledger.projections.model import rfc3339
@@ -247,6 +253,12 @@ def _progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], No
     help="Processes checking ranges of the chain at once (default: one per core for large "
     "ledgers, or LEDGER_VERIFY_WORKERS; 1: this process only).",
 )
+@click.option(
+    "--since-checkpoint",
+    is_flag=True,
+    help="Check only what the newest stored checkpoint that verifies does not vouch for: the "
+    "store's consistency with it, then every event since (no checkpoint: the whole chain).",
+)
 @pass_settings
 def verify(
     settings: Settings,
@@ -255,29 +267,42 @@ def verify(
     checkpoint_file: Path | None,
     key_file: Path | None,
     workers: int | None,
+    since_checkpoint: bool,
 ) -> None:
     """Check that nothing stored was changed, removed, inserted or reordered.
+
+    Every stored checkpoint is checked too (its signature and its root): one that does not
+    verify is named, exit 1.
 
     Exit 0 when intact, 1 when not (naming the first bad sequence), 2 when the
     store cannot be read.
     """
     with settings.open(read_only=True) as ledger:
-        advance, finish = _progress(ledger.size)
+        log = VerifiableLog(ledger, signing_verifiers(settings.signing))
+        checks: CheckpointReview | SinceCheck | None = None
+        advance, finish = _progress(0 if since_checkpoint else ledger.size)
         try:
-            if checkpoint_file is not None:
+            if since_checkpoint:
+                if checkpoint_file is not None or key_file is not None:
+                    raise click.UsageError("--since-checkpoint goes without --checkpoint/--key")
+                checks = log.verify_since_checkpoint(workers=workers)
+                report = checks.report
+            elif checkpoint_file is not None:
                 verifier = read_verifier(key_file or settings.signing / PUBLIC_FILE)
                 note = _read_text(checkpoint_file)
                 report = VerifiableLog(ledger).verify_against(note, verifier).report
             elif key_file is not None:
                 raise click.UsageError("--key goes with --checkpoint")
             else:
-                report = ledger.verify(progress=advance, workers=workers)
+                report = ledger.verify(progress=advance, workers=workers, checkpoints=False)
+                checks = log.check_stored_checkpoints()
+                report = checks.apply(report)
         finally:
             finish()
         findings = ledger.revalidate() if contract and report.intact else []
         pending = ledger.store.pending()
         stale = ledger.status().stale if ledger.keys is not None else []
-    _print_report(report, as_json, findings if contract else None, pending)
+    _print_report(report, as_json, findings if contract else None, pending, checks)
     if stale and not as_json:
         click.echo(
             f"keys folder: {len(stale)} replaced keys still held (e.g. {stale[0]}): the next "
@@ -342,9 +367,12 @@ def _print_report(
     as_json: bool,
     findings: list[Finding] | None = None,
     pending: list[PendingPurge] | None = None,
+    checks: CheckpointReview | SinceCheck | None = None,
 ) -> None:
     if as_json:
         result = report.to_dict()
+        if checks is not None:
+            result.update(checks.to_dict())
         if pending is not None:
             result["pending_purges"] = [dataclasses.asdict(note) for note in pending]
         if findings is not None:
@@ -356,16 +384,18 @@ def _print_report(
     if findings == [] and report.intact:
         click.echo("contract: every event is valid under the vocabulary of its time")
     seals = "chain and seals" if report.seals_checked else "chain (seals not checked: no keys)"
-    if report.intact:
-        table = (
-            (
-                "; the keys table matches the chain, every key unwraps"
-                if report.seals_checked
-                else "; the keys table matches the chain (keys not unwrapped: no keys)"
-            )
-            if report.keys_checked
-            else ""
+    table = (
+        (
+            "; the keys table matches the chain, every key unwraps"
+            if report.seals_checked
+            else "; the keys table matches the chain (keys not unwrapped: no keys)"
         )
+        if report.keys_checked
+        else ""
+    )
+    if report.intact and checks is not None:
+        click.echo(checks.describe(report) + table)
+    elif report.intact:
         click.echo(f"intact: {report.size} events, {seals} verified{table}")
     else:
         click.echo(f"NOT INTACT at sequence {report.first_bad}: {report.reason}")
@@ -421,7 +451,8 @@ def export(
         if decrypt or subject or output:
             raise click.UsageError("--bundle takes the whole ledger, encrypted: no other options")
         with settings.open() as ledger:
-            count = VerifiableLog(ledger).export_bundle(bundle, settings.signer())
+            log = VerifiableLog(ledger, signing_verifiers(settings.signing))
+            count = log.export_bundle(bundle, settings.signer())
         click.echo(f"wrote {count} events and their checkpoints to {bundle}")
         return
     if output is not None and str(output) != "-":

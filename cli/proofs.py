@@ -8,19 +8,29 @@ from pathlib import Path
 import click
 import orjson
 
+from ledger.api import Ledger
 from ledger.files import check_output, write_private
-from ledger.log import VerifiableLog, read_verifier
+from ledger.log import VerifiableLog, read_verifier, signing_verifiers
 from ledger.verifier import verify_bundle
 
 from .main import Settings, cli, pass_settings
 
 
+def _log(ledger: Ledger, settings: Settings) -> VerifiableLog:
+    """The verifiable log, with the signing folder's verifier keys (its own and the retired
+    ones) to check stored checkpoints under, besides the keys recorded on the ledger."""
+    return VerifiableLog(ledger, signing_verifiers(settings.signing))
+
+
 @cli.command()
 @pass_settings
 def checkpoint(settings: Settings) -> None:
-    """Sign a checkpoint of the ledger as it is now (C2SP tlog-checkpoint), store and print it."""
+    """Sign a checkpoint of the ledger as it is now (C2SP tlog-checkpoint), store and print it.
+
+    The store is checked first, against the newest stored checkpoint that verifies (or, with
+    none, the whole chain): over a store that does not verify nothing is signed (exit 1)."""
     with settings.open() as ledger:
-        note = VerifiableLog(ledger).checkpoint(settings.signer())
+        note = _log(ledger, settings).checkpoint(settings.signer())
     click.echo(note, nl=False)
 
 
@@ -56,7 +66,7 @@ def rotate_signing(settings: Settings) -> None:
     """Replace the checkpoint signing key: old and new co-sign a checkpoint, then the old
     private key is removed (its verifier key is kept under retired/)."""
     with settings.open() as ledger:
-        old, new, note = VerifiableLog(ledger).rotate_signing_key(settings.signing)
+        old, new, note = _log(ledger, settings).rotate_signing_key(settings.signing)
     click.echo(note, nl=False)
     click.echo(f"signing key rotated: {old.verifier_key} -> {new.verifier_key}", err=True)
     click.echo("give auditors the new verifier key: ledger keys public", err=True)
@@ -64,7 +74,7 @@ def rotate_signing(settings: Settings) -> None:
 
 @cli.group()
 def prove() -> None:
-    """RFC 9162 proofs, against the latest checkpoint by default."""
+    """RFC 9162 proofs, against the latest stored checkpoint that verifies by default."""
 
 
 def _print_proof(proof: dict[str, object], as_json: bool) -> None:
@@ -84,13 +94,18 @@ def _print_proof(proof: dict[str, object], as_json: bool) -> None:
 
 @prove.command()
 @click.argument("sequence", type=int)
-@click.option("--size", type=int, default=None, help="Tree size (default: the latest checkpoint).")
+@click.option(
+    "--size",
+    type=int,
+    default=None,
+    help="Tree size (default: the latest checkpoint that verifies).",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON as in the RFC 6962 test vectors.")
 @pass_settings
 def inclusion(settings: Settings, sequence: int, size: int | None, as_json: bool) -> None:
     """Prove that event SEQUENCE is in the log."""
     with settings.open(read_only=True) as ledger:
-        proof = VerifiableLog(ledger).prove_inclusion(sequence, size)
+        proof = _log(ledger, settings).prove_inclusion(sequence, size)
     _print_proof(proof, as_json)
 
 
@@ -102,7 +117,7 @@ def inclusion(settings: Settings, sequence: int, size: int | None, as_json: bool
 def consistency(settings: Settings, old_size: int, new_size: int | None, as_json: bool) -> None:
     """Prove that the log at NEW_SIZE (default: the latest checkpoint) extends OLD_SIZE."""
     with settings.open(read_only=True) as ledger:
-        proof = VerifiableLog(ledger).prove_consistency(old_size, new_size)
+        proof = _log(ledger, settings).prove_consistency(old_size, new_size)
     _print_proof(proof, as_json)
 
 

@@ -527,7 +527,11 @@ class Ledger:
     # -- verifying ---------------------------------------------------------------------------
 
     def verify(
-        self, *, progress: Callable[[int], None] | None = None, workers: int | None = None
+        self,
+        *,
+        progress: Callable[[int], None] | None = None,
+        workers: int | None = None,
+        checkpoints: bool = True,
     ) -> VerifyReport:
         """Re-hash and re-link every stored event; with keys, check every seal too.
 
@@ -552,7 +556,12 @@ class Ledger:
                 )
             if not report.intact:
                 return report
-            return self._check_keys_table(snapshot, report)
+            report = self._check_keys_table(snapshot, report)
+        if checkpoints and report.intact:  # every stored checkpoint: signature and root
+            from ledger.log import VerifiableLog  # the log layer sits above the facade
+
+            report = VerifiableLog(self).check_stored_checkpoints().apply(report)
+        return report
 
     def _check_keys_table(self, snapshot: Snapshot, report: VerifyReport) -> VerifyReport:
         """The keys table against the verified chain (with the keys: every key unwraps under

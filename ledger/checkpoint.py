@@ -29,6 +29,11 @@ class CheckpointError(ValueError):
     """A checkpoint or verifier key is malformed, or its signature does not verify."""
 
 
+class BadSignature(CheckpointError):
+    """The note carries a signature line of the key, and it does not verify: the note was
+    changed after it was signed (or the line was forged)."""
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """What a checkpoint commits to."""
@@ -170,6 +175,6 @@ def verify(note: str, verifier: Verifier) -> Checkpoint:
         try:
             verifier.public.verify(blob[4:], body.encode())
         except InvalidSignature:
-            raise CheckpointError(f"the signature by {verifier.name} does not verify") from None
+            raise BadSignature(f"the signature by {verifier.name} does not verify") from None
         return checkpoint
     raise CheckpointError(f"the note carries no signature by {verifier.name}")

@@ -4,19 +4,38 @@ and the offline evidence bundle an auditor verifies with nothing but a public ke
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ledger import checkpoint as notes
-from ledger import files, merkle
+from ledger import files, merkle, parallel
 from ledger.api import Ledger
 from ledger.canonical import utc_timestamp
-from ledger.errors import IntegrityError, InvalidEvent, LedgerError, NotFound
+from ledger.errors import IntegrityError, InvalidEvent, KeyUnavailable, LedgerError, NotFound
+from ledger.incremental import (
+    Keys,
+    StoreCheck,
+    StoredCheckpoint,
+    check_checkpoint,
+    check_checkpoints,
+    check_store,
+    node_proof,
+    review,
+    stored_root,
+)
 from ledger.replay import SIGNING_KEY
 from ledger.sealing import SYSTEM_ACTOR
-from ledger.signing import Signer, load_signer, next_signer, retire_signer
+from ledger.signing import (
+    PUBLIC_FILE,
+    RETIRED,
+    Signer,
+    load_signer,
+    next_signer,
+    retire_signer,
+)
 from ledger.store.base import Snapshot
 from ledger.verify import VerifyReport, verify_snapshot
 
@@ -28,28 +47,25 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-def _proof(snapshot: Snapshot, build: Any) -> list[bytes]:
-    wanted: list[tuple[int, int]] = []
-
-    def record(level: int, index: int) -> bytes:
-        wanted.append((level, index))
-        return bytes(32)
-
-    build(merkle.range_hash_from_nodes(record))  # the path does not depend on hash values
-    found = snapshot.nodes(wanted)
-    missing = [p for p in wanted if p not in found]
-    if missing:
-        level, index = missing[0]
-        raise IntegrityError(None, f"Merkle tree node (level {level}, index {index}) is missing")
-    result: list[bytes] = build(merkle.range_hash_from_nodes(lambda lv, ix: found[(lv, ix)]))
-    return result
+_proof = node_proof  # kept under its old name
 
 
 def root_at(snapshot: Snapshot, size: int) -> bytes:
     """The tree's root over the first *size* events, from stored nodes."""
-    if size == 0:
-        return merkle.EMPTY_ROOT
-    return _proof(snapshot, lambda rh: [rh(0, size)])[0]
+    return stored_root(snapshot, size)
+
+
+def signing_verifiers(folder: Path) -> list[notes.Verifier]:
+    """The verifier keys a signing folder holds apart from the store: its own and the retired
+    ones (empty when there is no such folder; a file that is not a key is left out)."""
+    paths = [folder / PUBLIC_FILE, *sorted((folder / RETIRED).glob("*.vkey"))]
+    found: list[notes.Verifier] = []
+    for path in paths:
+        try:
+            found.append(read_verifier(path))
+        except LedgerError:
+            continue
+    return found
 
 
 @dataclass(frozen=True)
@@ -60,39 +76,203 @@ class CheckpointCheck:
     checkpoint: notes.Checkpoint | None
 
 
-class VerifiableLog:
-    """Checkpoints and proofs over one ledger."""
+def _seals(report: VerifyReport) -> str:
+    return "chain and seals" if report.seals_checked else "chain (seals not checked: no keys)"
 
-    def __init__(self, ledger: Ledger) -> None:
+
+@dataclass(frozen=True)
+class CheckpointReview:
+    """Every stored checkpoint, each checked: its signature under a key of this ledger and its
+    root against the stored tree (see :mod:`ledger.incremental`)."""
+
+    checkpoints: list[StoredCheckpoint]
+
+    @property
+    def intact(self) -> bool:
+        return all(c.valid for c in self.checkpoints)
+
+    @property
+    def bad(self) -> list[StoredCheckpoint]:
+        return [c for c in self.checkpoints if not c.valid]
+
+    def apply(self, report: VerifyReport) -> VerifyReport:
+        """*report* (a whole-chain verification), not intact if a stored checkpoint is bad:
+        the first bad position of either."""
+        return review(report, self.checkpoints)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checkpoints": [c.to_dict() for c in self.checkpoints]}
+
+    def describe(self, report: VerifyReport) -> str:
+        count = len(self.checkpoints)
+        stored = (
+            "no stored checkpoint" if not count
+            else f"{count} stored checkpoint{'s' if count > 1 else ''} verified "
+                 "(signature and root)"
+        )  # fmt: skip
+        return f"intact: {report.size} events, {_seals(report)} verified; {stored}"
+
+
+@dataclass(frozen=True)
+class SinceCheck:
+    """``verify --since-checkpoint``: the store checked against the newest stored checkpoint
+    that verifies, then the events since it (see :mod:`ledger.incremental`)."""
+
+    check: StoreCheck
+    # when the checkpoint checked from was stored: the store's word, which no signature covers
+    made: str | None = None
+
+    @property
+    def report(self) -> VerifyReport:
+        return self.check.report
+
+    @property
+    def intact(self) -> bool:
+        return self.check.report.intact
+
+    def to_dict(self) -> dict[str, Any]:
+        base = self.check.base
+        return {
+            "since": {
+                "checkpoint": None if base is None else base.size,
+                "signed_by": None if base is None else base.signed_by,
+                "stored_at": self.made,
+                "first_checked": self.check.start + 1,
+                "last_checked": self.check.start + self.check.report.checked,
+            },
+            "checkpoints": [c.to_dict() for c in self.check.checkpoints],
+        }
+
+    def describe(self, report: VerifyReport) -> str:
+        base, start = self.check.base, self.check.start
+        if base is None:
+            return (
+                f"intact: no stored checkpoint: all {report.size} events checked, "
+                f"{_seals(report)} verified"
+            )
+        signed = f"signed by {base.signed_by}" + (f", stored {self.made}" if self.made else "")
+        if report.size == start:
+            events = f"no events after the checkpoint of size {start}"
+        else:
+            events = f"events {start + 1}..{report.size} checked against checkpoint of size {start}"
+        return f"intact: {events} ({signed}), consistent with it; {_seals(report)} verified"
+
+
+class VerifiableLog:
+    """Checkpoints and proofs over one ledger.
+
+    *keys*: verifier keys held apart from the store (see :func:`signing_verifiers`) under
+    which stored checkpoints verify, besides the keys recorded on the ledger itself."""
+
+    def __init__(self, ledger: Ledger, keys: Iterable[notes.Verifier] = ()) -> None:
         self.ledger = ledger
+        self.keys = list(keys)
 
     @property
     def origin(self) -> str:
         return self.ledger.meta["origin"]
 
+    # -- checking the store ------------------------------------------------------------------
+
+    def _keys(self, extra: Iterable[notes.Verifier] = ()) -> Keys:
+        def recorded() -> list[tuple[int, bytes]]:
+            return [(r.sequence, r.state) for r in self.ledger.store.rows_of_type(SIGNING_KEY)]
+
+        return Keys([*extra, *self.keys], recorded)
+
+    def _full(
+        self, snapshot: Snapshot, progress: Callable[[int], None] | None, workers: int | None
+    ) -> VerifyReport:
+        """The whole chain verified from *snapshot* (several processes on a large ledger)."""
+        mac = self.ledger.seal_mac
+        count = parallel.workers_for(snapshot.head().sequence, workers)
+        if count > 1:
+            return parallel.verify_parallel(
+                snapshot, url=self.ledger.store.url, ledger_id=self.ledger.ledger_id, mac=mac,
+                workers=count, progress=progress,
+            )  # fmt: skip
+        return verify_snapshot(
+            snapshot, ledger_id=self.ledger.ledger_id, mac=mac, progress=progress
+        )
+
+    def _check(
+        self,
+        snapshot: Snapshot,
+        extra: Iterable[notes.Verifier] = (),
+        *,
+        known: tuple[int, bytes] | None = None,
+        progress: Callable[[int], None] | None = None,
+        workers: int | None = None,
+    ) -> StoreCheck:
+        return check_store(
+            snapshot, ledger_id=self.ledger.ledger_id, origin=self.origin,
+            mac=self.ledger.seal_mac, keys=self._keys(extra),
+            full=lambda s: self._full(s, progress, workers), known=known, progress=progress,
+        )  # fmt: skip
+
+    def verify_since_checkpoint(
+        self, *, progress: Callable[[int], None] | None = None, workers: int | None = None
+    ) -> SinceCheck:
+        """Check every stored checkpoint, the store's consistency with the newest that
+        verifies, and every event since it (with no stored checkpoint: the whole chain).
+        What a checkpoint is signed after; the cost grows with the events since."""
+        with self.ledger.store.snapshot() as snapshot:
+            check = self._check(snapshot, progress=progress, workers=workers)
+        made = None if check.base is None else self.ledger.store.checkpoint_made(check.base.size)
+        return SinceCheck(check, made)
+
+    def check_stored_checkpoints(self) -> CheckpointReview:
+        """Every stored checkpoint checked: signature and root (O(log n) stored nodes each;
+        after an intact ``Ledger.verify`` every stored node is the recomputed one)."""
+        with self.ledger.store.snapshot() as snapshot:
+            head = snapshot.head()
+            return CheckpointReview(check_checkpoints(snapshot, head, self.origin, self._keys()))
+
     # -- checkpoints ---------------------------------------------------------------------------
 
     def checkpoint(self, signer: Signer, *, cosigner: Signer | None = None) -> str:
-        """Sign and store a checkpoint of the ledger as it is now; the signed note.
+        """Check the store, then sign and store a checkpoint of it; the signed note.
+
+        Nothing is signed over a store that does not verify against the newest stored
+        checkpoint that does (IntegrityError naming the first bad position; nothing is
+        written): see :mod:`ledger.incremental`.
 
         With *cosigner* (a key rotation: the outgoing key), the note carries both signatures,
         and the new key's ``ledger.signing_key`` event names the key it replaces, inside the
         tree the outgoing key signs: an auditor holding the old key can trust the new one."""
+        return self._sign(signer, cosigner)[0]
+
+    def _sign(self, signer: Signer, cosigner: Signer | None = None) -> tuple[str, StoreCheck]:
+        own = [notes.parse_verifier_key(s.verifier_key) for s in (signer, cosigner) if s]
+        doing = "no checkpoint was signed"
+        with self.ledger.store.snapshot() as snapshot:
+            check = self._check(snapshot, own)
+        check.raise_if_bad(doing)
+        if self.ledger.seal_mac is None:  # what it found is named first, then what it lacked
+            raise KeyUnavailable(
+                f"{doing}: without the keys folder the seals of the events since the last "
+                f"checkpoint cannot be checked, and the ledger signs only what it verified "
+                f"({self.ledger.keys_problem})"
+            )
         key_text = signer.verifier_key
-        if key_text not in self._recorded_keys():  # key changes are themselves on the ledger
+        if not check.signed_with(key_text) and key_text not in self._recorded_keys():
+            # key changes are themselves on the ledger, recorded on top of the checked store
             event = {"type": SIGNING_KEY, "actor": SYSTEM_ACTOR, "verifier_key": key_text,
                      "name": signer.name}  # fmt: skip
             if cosigner is not None:
                 event["replaces"] = cosigner.verifier_key
             self.ledger.record_system(event)
-        with self.ledger.store.snapshot() as snapshot:
-            size = snapshot.head().sequence
-            root = root_at(snapshot, size)
+            assert check.root is not None
+            with self.ledger.store.snapshot() as snapshot:
+                check = self._check(snapshot, own, known=(check.report.size, check.root))
+            check.raise_if_bad(doing + " (the signing key was recorded on the ledger)")
+        size, root = check.report.size, check.root
+        assert root is not None  # an intact check has its root
         note = notes.sign(notes.Checkpoint(self.origin, size, root), signer.name, signer.private)
         if cosigner is not None:
             note = notes.add_signature(note, cosigner.name, cosigner.private)
         self.ledger.store.add_checkpoint(size, root, note, utc_timestamp(datetime.now(UTC)))
-        return note
+        return note, check
 
     def _recorded_keys(self) -> set[str | None]:
         """The verifier keys of every signing key recorded on the ledger."""
@@ -101,8 +281,14 @@ class VerifiableLog:
     def rotate_signing_key(self, folder: Path) -> tuple[Signer, Signer, str]:
         """Replace the signing key in *folder*: the new key is recorded on the ledger, a
         checkpoint is signed by both keys, then the old private key is removed. An interrupted
-        rotation is finished by running it again. (old, new, the co-signed note)."""
+        rotation is finished by running it again. (old, new, the co-signed note).
+
+        The store is checked first, as for any checkpoint: on a store that does not verify,
+        nothing is written, not even the new key."""
         old = load_signer(folder)
+        anchors = [notes.parse_verifier_key(old.verifier_key), *signing_verifiers(folder)]
+        with self.ledger.store.snapshot() as snapshot:
+            self._check(snapshot, anchors).raise_if_bad("the signing key was not rotated")
         new = next_signer(folder)
         if old.verifier_key not in self._recorded_keys():  # it signed nothing on this ledger
             self.checkpoint(old)
@@ -110,11 +296,28 @@ class VerifiableLog:
         retire_signer(folder, old)
         return old, new, note
 
+    def latest_checkpoint(self) -> StoredCheckpoint:
+        """The newest stored checkpoint that verifies (signature and root); NotFound if none
+        does. Those that do not are passed over (``verify`` names them)."""
+        with self.ledger.store.snapshot() as snapshot:
+            head = snapshot.head()
+            keys = self._keys()
+            passed: list[StoredCheckpoint] = []
+            for size, note in reversed(snapshot.checkpoints()):
+                checked = check_checkpoint(snapshot, head, self.origin, keys, size, note)
+                if checked.valid:
+                    return checked
+                passed.append(checked)
+        if passed:
+            raise NotFound(
+                f"no stored checkpoint verifies ({len(passed)} stored: {passed[0].problem}); "
+                "run `ledger verify`"
+            )
+        raise NotFound("no checkpoint yet: run `ledger checkpoint`")
+
     def latest(self) -> str:
-        stored = self.ledger.store.checkpoints()
-        if not stored:
-            raise NotFound("no checkpoint yet: run `ledger checkpoint`")
-        return stored[-1][1]
+        """The note of the newest stored checkpoint that verifies (see latest_checkpoint)."""
+        return self.latest_checkpoint().note
 
     # -- proofs --------------------------------------------------------------------------------
 
@@ -192,22 +395,24 @@ class VerifiableLog:
     # -- the offline bundle ----------------------------------------------------------------------
 
     def export_bundle(self, folder: Path, signer: Signer) -> int:
-        """Write events (values still encrypted), checkpoints and the verifier key to *folder*."""
+        """Write events (values still encrypted), checkpoints and the verifier key to *folder*.
+
+        The store is checked and a checkpoint covering every exported event signed first (see
+        :meth:`checkpoint`): on a store that does not verify, no folder is made."""
         files.check_private_folder(folder)  # before the checkpoint: a refusal writes nothing
-        self.checkpoint(signer)  # the newest checkpoint covers every exported event
-        stored = self.ledger.store.checkpoints()
-        last = stored[-1][0]
+        note, check = self._sign(signer)  # the newest checkpoint covers every exported event
+        last = notes.parse(note).size
+        stored = sorted([(c.size, c.note) for c in check.checkpoints if c.size != last]
+                        + [(last, note)])  # fmt: skip
         count = 0
         with files.private_folder(folder) as bundle:  # 0700, files 0600; removed on failure
             checkpoints = bundle.folder(BUNDLE_CHECKPOINTS)
             with bundle.create(BUNDLE_EVENTS) as out, self.ledger.store.snapshot() as snap:
-                for row in snap.rows():
-                    if row.sequence > last:
-                        break
+                for row in snap.rows(1, last):
                     out.write(row.state + b"\n")
                     count += 1
-            for size, note in stored:
-                checkpoints.write(f"{size:012d}.note", note)
+            for size, text in stored:
+                checkpoints.write(f"{size:012d}.note", text)
             bundle.write("verifier.key", signer.verifier_key + "\n")
         return count
 

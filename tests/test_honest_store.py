@@ -325,3 +325,22 @@ def test_a_leftover_schema_1_key_is_destroyed_at_the_next_open(
     assert status.exit_code == 4 and "kek.key" in status.stdout
     assert CliRunner().invoke(cli, ["--db", url, "--keys", str(keys), "status"]).exit_code == 0
     assert not leftover.exists()
+
+
+def test_no_checkpoint_is_signed_without_the_keys_even_over_an_intact_store(
+    store: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, keys = store
+    signing = ["--signing-key", str(tmp_path / "signing")]
+    assert CliRunner().invoke(cli, ["--db", url, "--keys", str(keys), *signing,
+                                    "init"]).exit_code == 0  # fmt: skip
+    with Ledger.open(url, keys) as ledger:
+        ledger.record(**_collect("cust-1"))
+    keyless = ["--db", url, "--keys", str(tmp_path / "none"), *signing]
+    refused = CliRunner().invoke(cli, [*keyless, "checkpoint"])
+    assert refused.exit_code == 2, refused.output
+    assert "the ledger signs only what it verified" in refused.stderr
+    with Ledger.open(url, keys) as ledger:
+        assert ledger.store.checkpoints() == []
+    signed = CliRunner().invoke(cli, ["--db", url, "--keys", str(keys), *signing, "checkpoint"])
+    assert signed.exit_code == 0, signed.output
