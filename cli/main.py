@@ -240,6 +240,9 @@ def _progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], No
     help="Processes checking ranges of the chain at once (default: one per core for large "
     "ledgers, or LEDGER_VERIFY_WORKERS; 1: this process only).",
 )
+@click.option("--projections", "projections_too", is_flag=True,
+              help="Also derive the projections again from the chain and compare them with "
+              "the stored tables, naming the first difference.")  # fmt: skip
 @pass_settings
 def verify(
     settings: Settings,
@@ -248,6 +251,7 @@ def verify(
     checkpoint_file: Path | None,
     key_file: Path | None,
     workers: int | None,
+    projections_too: bool,
 ) -> None:
     """Check that nothing stored was changed, removed, inserted or reordered.
 
@@ -269,8 +273,14 @@ def verify(
             finish()
         findings = ledger.revalidate() if contract and report.intact else []
         pending = ledger.store.pending()
-    _print_report(report, as_json, findings if contract else None, pending)
-    if not report.intact or findings:
+        from ledger.projections.integrity import compare_stored, with_projections
+
+        compared = compare_stored(ledger) if projections_too else None
+    _print_report(with_projections(report, compared), as_json, findings if contract else None,
+                  pending)  # fmt: skip
+    if compared is not None and not as_json:
+        click.echo(compared.line())
+    if not report.intact or findings or (compared is not None and not compared.matches):
         sys.exit(1)
 
 
