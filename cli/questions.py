@@ -7,7 +7,7 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,18 +24,27 @@ from .main import Settings, cli, pass_settings
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def _when(value: str | None, ledger: Ledger) -> str | None:
-    """--as-of/--since/--until: RFC 3339, or a date meaning the end of that day locally."""
+def _when(value: str | None, ledger: Ledger, *, start: bool = False) -> str | None:
+    """--as-of/--since/--until: RFC 3339, or a date in the organisation's time zone: its start
+    (the first instant of that day) with *start*, for --since; otherwise its end (the last
+    microsecond before the next day), for --as-of and --until. Days are as long as the clocks
+    make them (23 or 25 hours when they change)."""
     if value is None or not _DATE.fullmatch(value):
         return value
     try:
-        day = datetime.fromisoformat(value).date()
+        day = date.fromisoformat(value)
     except ValueError:
         raise LedgerError(
             f"{value} is not a calendar date (YYYY-MM-DD) nor an RFC 3339 time"
         ) from None
-    end = datetime.combine(day, time(23, 59, 59, 999999), ZoneInfo(ledger.config.time_zone))
-    return end.isoformat()
+    zone = ZoneInfo(ledger.config.time_zone)
+    if start:
+        return datetime.combine(day, time(0), zone).isoformat()
+    try:
+        following = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+    except OverflowError:  # the calendar's last day
+        return datetime.combine(day, time.max, zone).isoformat()
+    return (following - timedelta(microseconds=1)).isoformat()
 
 
 def _checked(projections: Projections) -> None:
@@ -270,8 +279,10 @@ def subject(
 @click.option("--system", default=None)
 @click.option("--category", default=None, help="A category key (covers its descendants).")
 @click.option("--type", "types", multiple=True, help="Event type (repeatable).")
-@click.option("--since", default=None, help="From this moment (RFC 3339 or a date).")
-@click.option("--until", default=None, help="Up to this moment (RFC 3339 or a date).")
+@click.option(
+    "--since", default=None, help="From this moment (RFC 3339, or a date: from its start)."
+)
+@click.option("--until", default=None, help="Up to this moment (RFC 3339, or a date: to its end).")
 @json_option
 @pass_settings
 def history(
@@ -288,7 +299,7 @@ def history(
     """Who touched whose data: the events in ledger order, filtered (no values)."""
     with _projections(settings) as p:
         found = p.history(subject=subject, actor=actor, system=system, category=category,
-                          types=types, since=_when(since, p.ledger),
+                          types=types, since=_when(since, p.ledger, start=True),
                           until=_when(until, p.ledger))  # fmt: skip
     _checked(p)
     if as_json:
