@@ -259,6 +259,13 @@ def _progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], No
     help="Check only what the newest stored checkpoint that verifies does not vouch for: the "
     "store's consistency with it, then every event since (no checkpoint: the whole chain).",
 )
+@click.option(
+    "--projections",
+    "projections_too",
+    is_flag=True,
+    help="Also derive the projections again from the chain and compare them with the stored "
+    "tables, naming the first difference.",
+)
 @pass_settings
 def verify(
     settings: Settings,
@@ -268,6 +275,7 @@ def verify(
     key_file: Path | None,
     workers: int | None,
     since_checkpoint: bool,
+    projections_too: bool,
 ) -> None:
     """Check that nothing stored was changed, removed, inserted or reordered.
 
@@ -302,13 +310,21 @@ def verify(
         findings = ledger.revalidate() if contract and report.intact else []
         pending = ledger.store.pending()
         stale = ledger.status().stale if ledger.keys is not None else []
-    _print_report(report, as_json, findings if contract else None, pending, checks)
+        from ledger.projections.integrity import compare_stored, with_projections
+
+        compared = compare_stored(ledger) if projections_too else None
+    _print_report(
+        with_projections(report, compared), as_json, findings if contract else None, pending,
+        checks,
+    )  # fmt: skip
+    if compared is not None and not as_json:
+        click.echo(compared.line())
     if stale and not as_json:
         click.echo(
             f"keys folder: {len(stale)} replaced keys still held (e.g. {stale[0]}): the next "
             "writable open destroys them (`ledger status`)"
         )
-    if not report.intact or findings:
+    if not report.intact or findings or (compared is not None and not compared.matches):
         sys.exit(1)
 
 

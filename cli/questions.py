@@ -4,9 +4,10 @@ where each breach stands. Each has --json; otherwise a readable table."""
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,18 +24,33 @@ from .main import Settings, cli, pass_settings
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def _when(value: str | None, ledger: Ledger) -> str | None:
-    """--as-of/--since/--until: RFC 3339, or a date meaning the end of that day locally."""
+def _when(value: str | None, ledger: Ledger, *, start: bool = False) -> str | None:
+    """--as-of/--since/--until: RFC 3339, or a date in the organisation's time zone: its start
+    (the first instant of that day) with *start*, for --since; otherwise its end (the last
+    microsecond before the next day), for --as-of and --until. Days are as long as the clocks
+    make them (23 or 25 hours when they change)."""
     if value is None or not _DATE.fullmatch(value):
         return value
     try:
-        day = datetime.fromisoformat(value).date()
+        day = date.fromisoformat(value)
     except ValueError:
         raise LedgerError(
             f"{value} is not a calendar date (YYYY-MM-DD) nor an RFC 3339 time"
         ) from None
-    end = datetime.combine(day, time(23, 59, 59, 999999), ZoneInfo(ledger.config.time_zone))
-    return end.isoformat()
+    zone = ZoneInfo(ledger.config.time_zone)
+    if start:
+        return datetime.combine(day, time(0), zone).isoformat()
+    try:
+        following = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+    except OverflowError:  # the calendar's last day
+        return datetime.combine(day, time.max, zone).isoformat()
+    return (following - timedelta(microseconds=1)).isoformat()
+
+
+def _checked(projections: Projections) -> None:
+    """What the answer just printed was checked against, on stderr (stdout stays the answer)."""
+    if projections.last_check is not None:
+        click.echo(projections.last_check.summary(), err=True)
 
 
 @contextmanager
@@ -75,6 +91,7 @@ def inventory(settings: Settings, subject: str | None, as_of: str | None, as_jso
     """What is held on each subject, where, why, since when, shared with whom."""
     with _projections(settings) as p:
         found = p.inventory(subject=subject, as_of=_when(as_of, p.ledger))
+    _checked(p)
     if as_json:
         return _json(found)
     rows = []
@@ -97,9 +114,11 @@ def ropa(settings: Settings, fmt: str, as_of: str | None) -> None:
         when = _when(as_of, p.ledger)
         if fmt == "csv":
             click.echo(p.ropa_csv(as_of=when), nl=False)
+            _checked(p)
             return
         records = p.ropa(as_of=when)
         controller = p.ledger.config.name
+    _checked(p)
     if fmt == "json":
         return _json({"controller": controller, "purposes": records})
     _table(
@@ -120,6 +139,7 @@ def consent(settings: Settings, subject: str | None, as_of: str | None, as_json:
     """Consent and objection per subject and purpose, with the Art. 7(1) evidence."""
     with _projections(settings) as p:
         states = p.consent(subject=subject, as_of=_when(as_of, p.ledger))
+    _checked(p)
     if as_json:
         return _json(states)
     _table(
@@ -138,6 +158,7 @@ def requests(settings: Settings, open_only: bool, as_of: str | None, as_json: bo
     """Data-subject requests: received, legal due date, target, status; overdue first."""
     with _projections(settings) as p:
         clocks = p.requests(open_only=open_only, as_of=_when(as_of, p.ledger))
+    _checked(p)
     if as_json:
         return _json(clocks)
     _table(
@@ -155,6 +176,7 @@ def breaches(settings: Settings, as_of: str | None, as_json: bool) -> None:
     """Every breach: awareness, the 72-hour deadline, reports, notifications, flags."""
     with _projections(settings) as p:
         timelines = p.breaches(as_of=_when(as_of, p.ledger))
+    _checked(p)
     if as_json:
         return _json(timelines)
     _table(
@@ -178,6 +200,7 @@ def breach(settings: Settings, breach_id: str, as_of: str | None, as_json: bool)
         found = p.breaches(breach=breach_id, as_of=_when(as_of, p.ledger))
     if not found:
         raise NotFound(f"no breach {breach_id!r} on the ledger")
+    _checked(p)
     b = found[0]
     if as_json:
         return _json(b)
@@ -225,6 +248,7 @@ def subject(
     with _projections(settings) as p:
         report = p.subject_report(subject_id, as_of=_when(as_of, p.ledger), decrypt=decrypt,
                                   actor=actor, purpose=purpose)  # fmt: skip
+    _checked(p)
     if as_json:
         return _json(report)
     held = report.inventory
@@ -255,8 +279,10 @@ def subject(
 @click.option("--system", default=None)
 @click.option("--category", default=None, help="A category key (covers its descendants).")
 @click.option("--type", "types", multiple=True, help="Event type (repeatable).")
-@click.option("--since", default=None, help="From this moment (RFC 3339 or a date).")
-@click.option("--until", default=None, help="Up to this moment (RFC 3339 or a date).")
+@click.option(
+    "--since", default=None, help="From this moment (RFC 3339, or a date: from its start)."
+)
+@click.option("--until", default=None, help="Up to this moment (RFC 3339, or a date: to its end).")
 @json_option
 @pass_settings
 def history(
@@ -273,8 +299,9 @@ def history(
     """Who touched whose data: the events in ledger order, filtered (no values)."""
     with _projections(settings) as p:
         found = p.history(subject=subject, actor=actor, system=system, category=category,
-                          types=types, since=_when(since, p.ledger),
+                          types=types, since=_when(since, p.ledger, start=True),
                           until=_when(until, p.ledger))  # fmt: skip
+    _checked(p)
     if as_json:
         return _json(found)
     _table(
@@ -286,25 +313,36 @@ def history(
 
 @cli.group()
 def projections() -> None:
-    """Rebuild the projections or see how far behind they are."""
+    """Rebuild the projections or see how far behind they are and whether they match."""
 
 
 @projections.command()
 @pass_settings
 def rebuild(settings: Settings) -> None:
-    """Empty the projection tables and replay the whole chain."""
+    """Empty the projection tables and replay the whole chain (sealed afresh)."""
     with _projections(settings) as p:
         applied = p.rebuild()
-    click.echo(f"rebuilt from {applied} events")
+    click.echo(f"rebuilt from {applied} events; the tables are sealed and guarded afresh")
 
 
 @projections.command()
 @json_option
 @pass_settings
 def status(settings: Settings, as_json: bool) -> None:
-    """The position the projections have applied, against the chain's head."""
+    """The position the projections have applied, against the chain's head, and the check
+    every question runs. Exit 1 when the tables do not match the chain (nothing is applied)."""
     with _projections(settings) as p:
         state = p.status()
     if as_json:
-        return _json({"position": state.position, "head": state.head, "behind": state.behind})
-    click.echo(f"applied {state.position} of {state.head} events ({state.behind} behind)")
+        _json({"position": state.position, "head": state.head, "behind": state.behind,
+               "matches": state.problem is None, "problem": state.problem,
+               "check": state.check.to_dict() if state.check else None})  # fmt: skip
+    elif state.problem is None:
+        click.echo(f"applied {state.position} of {state.head} events ({state.behind} behind)")
+        if state.check is not None:
+            click.echo(state.check.summary())
+    else:
+        click.echo(f"tracked position {state.position}; the chain holds {state.head} events")
+        click.echo(f"NOT MATCHING: {state.problem}")
+    if state.problem is not None:
+        sys.exit(1)

@@ -31,7 +31,9 @@ def report(
 ) -> None:
     """One self-contained HTML report: integrity, breaches, requests, RoPA, transfers, consent.
 
-    Verification runs when the report is made. No personal data value is read or shown.
+    Verification runs when the report is made, and the projection tables are compared in full
+    with the chain (when they do not match, the answers come from tables rebuilt from the chain
+    for the report, which says so). No personal data value is read or shown.
     """
     if output is not None and str(output) == "-":
         output = None
@@ -42,6 +44,13 @@ def report(
             raise LedgerError(f"cannot write the report to {output}: {exc.strerror}") from None
     with _projections(settings) as p:
         html = render_report(p, as_of=_when(as_of, p.ledger), breach=breach_id)
+    compared = p.last_comparison
+    if compared is not None and not compared.matches:
+        click.echo(
+            f"warning: {compared.line()}; the report's answers were rebuilt from the chain for "
+            "it (run `ledger projections rebuild`)",
+            err=True,
+        )
     if output is None:
         click.echo(html, nl=False)
         return

@@ -248,6 +248,55 @@ def _projections(ledger: Ledger, events: list[dict[str, Any]]) -> list[Figure]:
     ]
 
 
+@contextmanager
+def _without_digests() -> Iterator[None]:
+    from . import integrity
+
+    integrity.Tally.hashing = False
+    try:
+        yield
+    finally:
+        integrity.Tally.hashing = True
+
+
+def integrity_costs(ledger: Ledger, *, repeats: int = 15) -> list[Figure]:
+    """What checking the projection tables against the chain costs, against a rebuild of them
+    measured in the same run: the per-question check (median; what every question runs, its
+    catch-up included), the full comparison (`ledger verify --projections`, the report), and
+    the seal's digests' share of a rebuild (rebuilds with and without them, alternating)."""
+    with Projections(ledger) as projections:
+        with_digests, without = [], []
+        for _ in range(2):
+            with_digests.append(_timed(projections.rebuild))
+            with _without_digests():
+                without.append(_timed(projections.rebuild))
+        rebuild = min(with_digests)
+        projections.rebuild()
+        projections.check()  # the first opens connections and reads the catalog
+        check = statistics.median(_timed(projections.check) for _ in range(repeats))
+        full = _timed(projections.verify)
+        assert projections.last_comparison is not None
+        assert projections.last_comparison.matches, projections.last_comparison.line()
+        subject = projections.inventory()[0].subject
+        one = statistics.median(
+            _timed(lambda: projections.inventory(subject=subject)) for _ in range(5)
+        )
+        clocks = statistics.median(_timed(projections.requests) for _ in range(5))
+    rows = projections.last_comparison.rows
+    return [
+        Figure(f"projection rebuild ({rows:,} rows)", rebuild, "s"),
+        Figure("per-question check (median)", check * 1e3, "ms", rebuild * 1e3,
+               "projection rebuild (ms)"),
+        Figure("full comparison with the chain", full, "s", rebuild, "projection rebuild (s)"),
+        Figure("rebuild, sealed with digests", rebuild, "s", min(without),
+               "rebuild without the digests (s)"),
+        Figure("question: one subject's inventory (check included)", one * 1e3, "ms",
+               check * 1e3, "its check (ms)"),
+        Figure("question: request clocks (check included)", clocks * 1e3, "ms", check * 1e3,
+               "its check (ms)"),
+    ]  # fmt: skip
+
+
 def table(runs: list[Run]) -> str:
     """The runs as a readable table: each figure, its baseline and the ratio."""
     lines = []
@@ -256,6 +305,6 @@ def table(runs: list[Run]) -> str:
         for f in run.figures:
             text = f"  {f.name:<52} {f.value:>12,.2f} {f.unit}"
             if f.baseline is not None:
-                text += f"  | {f.baseline_name}: {f.baseline:,.2f}  ratio {f.ratio:.2f}x"
+                text += f"  | {f.baseline_name}: {f.baseline:,.2f}  ratio {f.ratio:.3g}x"
             lines.append(text)
     return "\n".join(lines)

@@ -29,7 +29,7 @@ from sqlalchemy import (
 
 from ledger.canonical import utc_timestamp
 from ledger.contract import parse_timestamp
-from ledger.sealing import VOCABULARY_TYPE  # the ledger's record of the configuration in force
+from ledger.sealing import VOCABULARY_TYPE as VOCABULARY_TYPE  # the configuration in force
 
 metadata = MetaData()
 

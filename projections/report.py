@@ -3,6 +3,10 @@
 Integrity, breach timelines, request clocks, the record of processing and consent over time,
 from the projections only: no personal data value is read (nothing here decrypts) and every
 value written is escaped. Inline CSS and SVG; no script, font or link to anything outside.
+
+Before anything is read from them, the projection tables are compared in full with the chain
+(every fact row derived again); the result stands beside the verification. When they do not
+match, the report's answers come from tables rebuilt from the chain for it, and it says so.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import base64
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -23,6 +28,7 @@ from ledger.verify import VerifyReport
 
 from .breaches import BreachTimeline
 from .clock import local_date
+from .integrity import Comparison
 from .model import as_of_text
 from .report_svg import Step, clock, consent_chart, short, timeline, when
 from .requests import RequestClock
@@ -194,7 +200,34 @@ def latest_checkpoint(projections: Projections) -> Checkpointed | None:
     return Checkpointed(parsed.size, parsed.root, at, ledger.store.checkpoint_made(parsed.size))
 
 
-def integrity(projections: Projections, report: VerifyReport, made: datetime) -> str:
+def projections_result(compared: Comparison, private: bool) -> str:
+    """The full comparison of the projection tables, for the row beside the verification."""
+    if compared.matches and private:
+        return (
+            f'<span class="badge ok">BUILT FROM THE CHAIN</span> for this report, in memory, '
+            f"up to event {e(compared.position)} ({e(compared.rows)} rows; the store is opened "
+            "read-only)"
+        )
+    if compared.matches:
+        return (
+            f'<span class="badge ok">MATCH</span> the stored tables match the chain at event '
+            f"{e(compared.position)}: all {e(compared.rows)} rows compared with the rows derived "
+            "again from the chain"
+        )
+    where = f" at position {compared.at}" if compared.at is not None else ""
+    return (
+        f'<span class="badge bad">DO NOT MATCH</span> {e(compared.table)}{e(where)}: '
+        f"{e(compared.what)}. The answers below come from tables rebuilt from the chain for "
+        "this report; run <code>ledger projections rebuild</code>."
+    )
+
+
+def integrity(
+    projections: Projections,
+    report: VerifyReport,
+    made: datetime,
+    compared: Comparison | None = None,
+) -> str:
     ledger = projections.ledger
     if report.intact:
         seals = "chain and seals" if report.seals_checked else "chain (seals not checked: no keys)"
@@ -204,8 +237,10 @@ def integrity(projections: Projections, report: VerifyReport, made: datetime) ->
             f'<span class="badge bad">NOT INTACT</span> at sequence {e(report.first_bad)}: '
             f"{e(report.reason)}"
         )
-    pairs = [("Events on the ledger", e(ledger.size)), ("Verification", result),
-             ("Verification run", e(short(made)))]  # fmt: skip
+    pairs = [("Events on the ledger", e(ledger.size)), ("Verification", result)]
+    if compared is not None:
+        pairs.append(("Projections", projections_result(compared, projections.runner.private)))
+    pairs.append(("Verification run", e(short(made))))
     if report.root:
         pairs.append(("Merkle root now (hex)", f"<code>{e(report.root)}</code>"))
     last = latest_checkpoint(projections)
@@ -409,23 +444,31 @@ def render_report(
     breach: str | None = None,
     now: datetime | None = None,
 ) -> str:
-    """The whole report as one HTML document; NotFound if *breach* is not on the ledger."""
+    """The whole report as one HTML document; NotFound if *breach* is not on the ledger.
+
+    The projection tables are compared in full with the chain first; if they do not match,
+    the answers come from scratch tables rebuilt from the chain (and the report says so)."""
     made = now or datetime.now(UTC)
     moment = as_of_text(as_of if as_of is not None else made)
-    timelines = projections.breaches(breach=breach, as_of=moment)
-    if breach is not None and not timelines:
-        raise NotFound(f"no breach {breach!r} on the ledger at {moment}")
-    ledger = projections.ledger
-    verified = ledger.verify()
-    config = ledger.config
-    today = local_date(when(moment), config.time_zone).isoformat()
-    body = "".join([
-        integrity(projections, verified, made),
-        breach_section(timelines, moment),
-        requests_section(projections.requests(as_of=moment), today, config.time_zone),
-        ropa_section(projections.ropa(as_of=moment), config.name),
-        consent_section(projections, moment),
-    ])  # fmt: skip
+    compared = projections.verify()
+    answers: AbstractContextManager[Projections] = (
+        nullcontext(projections) if compared.matches else Projections.rebuilt(projections.ledger)
+    )
+    with answers as source:
+        timelines = source.breaches(breach=breach, as_of=moment)
+        if breach is not None and not timelines:
+            raise NotFound(f"no breach {breach!r} on the ledger at {moment}")
+        ledger = projections.ledger
+        verified = ledger.verify()
+        config = ledger.config
+        today = local_date(when(moment), config.time_zone).isoformat()
+        body = "".join([
+            integrity(projections, verified, made, compared),
+            breach_section(timelines, moment),
+            requests_section(source.requests(as_of=moment), today, config.time_zone),
+            ropa_section(source.ropa(as_of=moment), config.name),
+            consent_section(source, moment),
+        ])  # fmt: skip
     return PAGE.substitute(
         title=e(f"Personal-data audit report — {config.name}"),
         style=STYLE,

@@ -1,46 +1,54 @@
-"""Keeping the projections' tables in step with the chain: exactly once, rebuildable.
+"""Keeping the projections' tables in step with the chain: exactly once, rebuildable, sealed.
 
 The tables live in the ledger's own database (through SQLAlchemy). Events are
 read from the notification log (the stored-events table, in notification id order) after
 the last tracked position,
-turned into fact rows, and written together with the new tracked position in one
-transaction: a crash leaves either both or neither, so nothing is applied twice.
-A rebuild empties the tables and replays the whole chain; both paths run the same
-code, so they give the same tables.
+turned into fact rows, and written together with the new tracked position and the extended
+seal (see :mod:`.integrity`) in one transaction: a crash leaves either all or none, so nothing
+is applied twice. A rebuild empties the tables and replays the whole chain; both paths run the
+same code, so they give the same tables. Writers take turns (the seal's lock); before
+extending the tables a writer checks that the tracked position and the seal agree with the
+chain, and refuses by name when they do not.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import Tracking
-from sqlalchemy import Engine, Index, Table, create_engine, delete, insert, select, update
+from sqlalchemy import Engine, Index, Table, create_engine, delete, insert, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError as DuplicateRow
 from sqlalchemy.pool import StaticPool
 
 from ledger import chain
 from ledger.api import Ledger
+from ledger.canonical import utc_timestamp
 from ledger.store.engine import sqlalchemy_engine
 
-from . import facts
+from . import facts, integrity
+from .integrity import NAME, Check, Comparison, ProjectionMismatch, Seal, Tally
 
-NAME = "facts"
 _CHUNK = 5000
 
 
 @dataclass(frozen=True)
 class Status:
-    """How far the projections are behind the chain."""
+    """How far the projections are behind the chain, and whether they match it."""
 
-    position: int
+    position: int  # the tracked position, as stored
     head: int
+    problem: str | None = None  # why the tables do not match the chain (None: they do)
+    check: Check | None = None  # what they were checked against, when they match
 
     @property
-    def behind(self) -> int:
-        return self.head - self.position
+    def behind(self) -> int | None:
+        """Events not applied yet; None when the tracked position is beyond the head."""
+        return None if self.position > self.head else self.head - self.position
 
 
 def engine_for(url: str) -> Engine:
@@ -51,89 +59,141 @@ def engine_for(url: str) -> Engine:
 class Runner:
     """Applies the chain to the fact tables of one ledger."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, engine: Engine | None = None) -> None:
         self.ledger = ledger
-        if ledger.store.read_only:
+        # private: tables of this process's own (a replica's, or a scratch copy)
+        self.private = engine is not None or ledger.store.read_only
+        if engine is not None:
+            self.engine = engine
+        elif ledger.store.read_only:
             # A read-only connection (a replica) cannot write the shared tables: keep this
             # process's own, in memory, built from the chain through the read-only connection.
             self.engine = create_engine("sqlite://", poolclass=StaticPool)
         else:
             self.engine = engine_for(ledger.store.url)
-        facts.metadata.create_all(self.engine)
-        with self.engine.begin() as conn:  # an interrupted rebuild may have left some out
-            for index in _indexes():
-                index.create(conn, checkfirst=True)
+        _create_tables(self.engine)
+        integrity.prepare(self.engine)
         self._inserts = {table: _insert_sql(table, self.engine) for table in facts.FACT_TABLES}
+        self.high = 0  # the highest position this process saw tracked: it never goes back
 
     def close(self) -> None:
         self.engine.dispose()
 
     def position(self, conn: Connection | None = None) -> int:
-        query = select(facts.tracking.c.position).where(facts.tracking.c.name == NAME)
+        """The tracked position as stored (not checked against the chain: see :meth:`check`);
+        ProjectionMismatch when it is not a position at all."""
         if conn is not None:
-            return int(conn.execute(query).scalar() or 0)
+            return integrity.tracked(conn)
         with self.engine.connect() as own:
-            return int(own.execute(query).scalar() or 0)
+            return integrity.tracked(own)
 
     def status(self) -> Status:
-        return Status(self.position(), self.ledger.size)
+        """The tracked position against the head, and the per-question check of the tables
+        (nothing is applied)."""
+        with integrity.reading(self.engine) as conn:
+            try:
+                found = self.check(conn)
+            except ProjectionMismatch as exc:
+                return Status(_stored_position(conn), self.ledger.size, str(exc))
+        return Status(found.position, found.head, None, found)
+
+    def check(self, conn: Connection) -> Check:
+        """The per-question check, in the reading transaction *conn* (see :mod:`.integrity`)."""
+        found = integrity.check(conn, self.ledger, high=self.high)
+        self.high = max(self.high, found.position)
+        return found
+
+    def compare(self) -> Comparison:
+        """Every stored row against the chain (the full comparison); a match is noted on the
+        seal, when these tables may be written."""
+        with integrity.reading(self.engine) as conn:
+            result = integrity.compare(conn, self.ledger, high=self.high)
+        if result.matches and not self.ledger.store.read_only:
+            with integrity.writing(self.engine) as conn:
+                integrity.record_full(conn, result, "compared")
+        return result
 
     def catch_up(self, *, stop: int | None = None) -> int:
-        """Apply every event after the tracked position (up to *stop*); how many were applied."""
+        """Apply every event after the tracked position (up to *stop*); how many were applied.
+        ProjectionMismatch when the tables cannot be extended as they stand."""
         head = self.ledger.size if stop is None else stop
         applied = 0
         while True:
-            with self.engine.begin() as conn:
-                start = self.position(conn) + 1
+            with self.engine.connect() as conn:  # a first look, without taking the lock
+                if self.position(conn) >= head:
+                    return applied
+            with integrity.writing(self.engine) as conn:
+                seal = integrity.check_extendable(conn, self.ledger, high=self.high)
+                start = seal.position + 1
                 if start > head:
                     return applied
-                last = self._apply_from(conn, start, head)
-                if last < start:
+                tally = Tally()
+                try:
+                    last, last_hash = self._apply_from(conn, start, head, tally)
+                except DuplicateRow:
+                    raise ProjectionMismatch(
+                        "projection tables", None,
+                        f"a row for an event after position {seal.position} is already there",
+                    ) from None  # fmt: skip
+                if last < start or last_hash is None:
                     return applied
                 applied += last - start + 1
                 self._track(conn, Tracking(NAME, last))
+                integrity.write_seal(conn, seal.extended(last, last_hash, tally))
+                self.high = max(self.high, last)
 
     def rebuild(self) -> int:
         """Empty the tables and replay the whole chain, in one transaction: readers see the old
         tables until it commits, and a crash leaves them as they were. The secondary indexes
         are dropped for the replay and built again once, which is much faster than keeping
-        them up to date row by row."""
+        them up to date row by row. The tables are sealed afresh, their guards reinstalled."""
         head = self.ledger.size
-        with self.engine.begin() as conn:
+        with integrity.writing(self.engine) as conn:
+            integrity.drop_guards(conn)
             for table in (*facts.FACT_TABLES, facts.tracking):
                 conn.execute(delete(table))
             indexes = _indexes()
             for index in indexes:
                 index.drop(conn)
-            position = 0
+            position, tally, last_hash = 0, Tally(), chain.GENESIS
             while position < head:
-                last = self._apply_from(conn, position + 1, head)
-                if last <= position:
+                last, found = self._apply_from(conn, position + 1, head, tally)
+                if last <= position or found is None:
                     break
-                position = last
+                position, last_hash = last, found
             for index in indexes:
                 index.create(conn)
+            integrity.install_guards(conn)
             if position:
                 self._track(conn, Tracking(NAME, position))
+            now = utc_timestamp(datetime.now(UTC))
+            made = Seal.empty().extended(position, last_hash, tally)
+            integrity.write_seal(conn, replace(made, full_at=now, full_position=position,
+                                               full_kind="rebuilt"))  # fmt: skip
+        self.high = position
         return position
 
-    def _apply_from(self, conn: Connection, start: int, head: int) -> int:
-        """Apply up to a chunk of events from *start*; the last sequence applied."""
+    def _apply_from(
+        self, conn: Connection, start: int, head: int, tally: Tally
+    ) -> tuple[int, bytes | None]:
+        """Apply up to a chunk of events from *start*, adding the rows written to *tally*;
+        the last sequence applied and its hash in the chain."""
         with self.ledger.store.snapshot() as snapshot:
             rows = list(itertools.islice(snapshot.rows(start, head), _CHUNK))
         if not rows:
-            return start - 1
+            return start - 1, None
         batch: dict[Table, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
-            if row.type.startswith("ledger."):
-                continue  # the ledger's own records hold no personal-data processing
+            if row.type.startswith("ledger.") and row.type != facts.VOCABULARY_TYPE:
+                continue  # the ledger's own records: only the settings in force are facts
             for table, new in facts.facts(row.sequence, chain.parse(row.state).event).items():
                 if new:
                     batch[table].extend(new)
         for table in facts.FACT_TABLES:
             if batch.get(table):
                 conn.exec_driver_sql(self._inserts[table], batch[table])
-        return rows[-1].sequence
+                tally.add_dicts(table, batch[table])
+        return rows[-1].sequence, rows[-1].hash
 
     @staticmethod
     def _track(conn: Connection, tracking: Tracking) -> None:
@@ -150,6 +210,28 @@ class Runner:
                     name=tracking.application_name, position=tracking.notification_id
                 )
             )
+
+
+def _create_tables(engine: Engine) -> None:
+    """The tables and their indexes, where missing (an interrupted rebuild may have left some
+    indexes out), one process at a time: two creating them at once would collide."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('ledger projections'))")
+        facts.metadata.create_all(conn)
+        integrity.metadata.create_all(conn)
+        for index in _indexes():
+            index.create(conn, checkfirst=True)
+
+
+def _stored_position(conn: Connection) -> int:
+    """The tracked position for display, 0 when it is not a number."""
+    try:
+        return integrity.tracked(conn)
+    except ProjectionMismatch:
+        return 0
 
 
 def _indexes() -> list[Index]:

@@ -1,29 +1,37 @@
 """The read side engineers, auditors and responders call: one object, one method per question.
 
-Each method first brings the fact tables up to date with the chain (exactly once),
-then answers for now or for any moment ``as_of`` (events whose ``at`` is at or
+Each method first brings the fact tables up to date with the chain (exactly once), checks
+them against the chain (:func:`.integrity.check`; ``last_check`` then says what against, and
+a mismatch is refused with :class:`.integrity.ProjectionMismatch`), then answers, from the
+same consistent read, for now or for any moment ``as_of`` (events whose ``at`` is at or
 before it). Nothing here holds or returns a personal data value, except the
 subject report with ``decrypt``, which is recorded as an access first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, Engine, and_, create_engine, select
+from sqlalchemy.engine import Connection
 
 from ledger import chain
 from ledger.api import Ledger, export_view
 from ledger.contract import filter_text
 
-from . import facts
+from . import facts, integrity
 from .breaches import BreachTimeline, breaches
 from .consent import ConsentState, consents
-from .inventory import SubjectInventory, inventory
-from .model import as_of_text, collector_paused, covers
+from .integrity import Check, Comparison
+from .inventory import SubjectInventory, inventory, must_tell
+from .model import as_of_text, collector_paused
 from .requests import RequestClock, requests
 from .ropa import PurposeRecord, ropa, to_csv
 from .runner import Runner, Status
@@ -44,11 +52,25 @@ class SubjectReport:
 
 
 class Projections:
-    """Projections of one ledger."""
+    """Projections of one ledger (its shared tables; a read-only ledger's, or with *engine*
+    another database's, tables of this object's own)."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, *, engine: Engine | None = None) -> None:
         self.ledger = ledger
-        self.runner = Runner(ledger)
+        self.runner = Runner(ledger, engine)
+        self.last_check: Check | None = None  # what the last answer was checked against
+        self.last_comparison: Comparison | None = None  # the last full comparison's result
+
+    @classmethod
+    @contextmanager
+    def rebuilt(cls, ledger: Ledger) -> Iterator[Projections]:
+        """Projections on scratch tables built from the chain now, in a temporary SQLite file
+        removed afterwards: answers that trust nothing stored but the chain."""
+        with tempfile.TemporaryDirectory(prefix="ledger-projections-") as folder:
+            engine = create_engine(f"sqlite:///{Path(folder) / 'scratch.db'}")
+            with cls(ledger, engine=engine) as scratch:
+                scratch.rebuild()
+                yield scratch
 
     def close(self) -> None:
         self.runner.close()
@@ -63,17 +85,45 @@ class Projections:
 
     def catch_up(self) -> int:
         """Apply new events; how many were applied. On a read-only connection the tables are
-        this process's own, in memory, and the first query builds them from the chain."""
+        this process's own, in memory, and the first query builds them from the chain.
+        ProjectionMismatch when the tables cannot be extended as they stand."""
         with collector_paused():
             return self.runner.catch_up()
 
     def rebuild(self) -> int:
-        """Replay the whole chain into empty tables."""
+        """Replay the whole chain into empty tables (sealed afresh)."""
         with collector_paused():
             return self.runner.rebuild()
 
     def status(self) -> Status:
+        """How far behind the tables are, and whether they pass the per-question check."""
         return self.runner.status()
+
+    def check(self) -> Check:
+        """Bring the tables up to date and run the per-question check; ProjectionMismatch
+        names the problem when they do not match the chain."""
+        with self._answering():
+            assert self.last_check is not None
+            return self.last_check
+
+    def verify(self) -> Comparison:
+        """The full comparison: every stored fact row against the row derived again from the
+        chain, naming the first difference. A match is noted on the tables' seal (the time
+        each answer's check then mentions)."""
+        with contextlib.suppress(integrity.ProjectionMismatch):
+            self.catch_up()  # as far as it goes: the comparison names what is wrong
+        with collector_paused():
+            self.last_comparison = self.runner.compare()
+        return self.last_comparison
+
+    @contextmanager
+    def _answering(self) -> Iterator[Connection]:
+        """Up to date, checked, and one consistent read for the answer."""
+        self.last_check = None
+        self.catch_up()
+        with integrity.reading(self.runner.engine) as conn:
+            self.last_check = self.runner.check(conn)
+            yield conn
 
     # -- questions -----------------------------------------------------------------------------
 
@@ -81,13 +131,11 @@ class Projections:
         self, *, subject: str | None = None, as_of: When = None
     ) -> list[SubjectInventory]:
         subject = filter_text("subject", subject)
-        self.catch_up()
-        with self.runner.engine.connect() as conn, collector_paused():
+        with self._answering() as conn, collector_paused():
             return inventory(conn, as_of=as_of_text(as_of), subject=subject)
 
     def ropa(self, *, as_of: When = None) -> list[PurposeRecord]:
-        self.catch_up()
-        with self.runner.engine.connect() as conn:
+        with self._answering() as conn:
             return ropa(conn, as_of=as_of_text(as_of))
 
     def ropa_csv(self, *, as_of: When = None) -> str:
@@ -95,21 +143,18 @@ class Projections:
 
     def consent(self, *, subject: str | None = None, as_of: When = None) -> list[ConsentState]:
         subject = filter_text("subject", subject)
-        self.catch_up()
-        with self.runner.engine.connect() as conn:
+        with self._answering() as conn:
             return consents(conn, as_of=as_of_text(as_of), subject=subject)
 
     def requests(self, *, open_only: bool = False, as_of: When = None) -> list[RequestClock]:
-        self.catch_up()
-        with self.runner.engine.connect() as conn:
+        with self._answering() as conn:
             return requests(
                 conn, as_of=as_of_text(as_of), config=self.ledger.config, open_only=open_only
             )
 
     def breaches(self, *, breach: str | None = None, as_of: When = None) -> list[BreachTimeline]:
         breach = filter_text("breach", breach)
-        self.catch_up()
-        with self.runner.engine.connect() as conn:
+        with self._answering() as conn:
             return breaches(conn, as_of=as_of_text(as_of), breach=breach)
 
     def subject_report(
@@ -123,14 +168,18 @@ class Projections:
     ) -> SubjectReport:
         """Art. 15 for one subject; values only with *decrypt* (recorded as an access first)."""
         subject = filter_text("subject", subject) or ""
-        held = self.inventory(subject=subject, as_of=as_of)
-        report = SubjectReport(
-            subject,
-            held[0] if held else None,
-            self.consent(subject=subject, as_of=as_of),
-            [r for r in self.requests(as_of=as_of) if r.subject == subject],
-        )
-        report.must_tell = self._must_tell(subject, as_of_text(as_of))
+        moment = as_of_text(as_of)
+        with self._answering() as conn:
+            with collector_paused():
+                held = inventory(conn, as_of=moment, subject=subject)
+            report = SubjectReport(
+                subject,
+                held[0] if held else None,
+                consents(conn, as_of=moment, subject=subject),
+                [r for r in requests(conn, as_of=moment, config=self.ledger.config)
+                 if r.subject == subject],
+            )  # fmt: skip
+            report.must_tell = self._must_tell(conn, subject, moment)
         if decrypt:
             report.values = [
                 {k: v for k, v in row.items() if k in ("sequence", "type", "at", "data",
@@ -141,35 +190,11 @@ class Projections:
             ]  # fmt: skip
         return report
 
-    def _must_tell(self, subject: str, as_of: str) -> list[dict[str, Any]]:
-        """Art. 19: for each erasure or rectification, the recipients who had the data."""
-        with self.runner.engine.connect() as conn:
-            shared = conn.execute(
-                select(facts.shares).where(facts.shares.c.subject == subject,
-                                           facts.shares.c.at <= as_of)
-            ).all()  # fmt: skip
-            changes = conn.execute(
-                select(facts.events.c.seq, facts.events.c.at, facts.events.c.type,
-                       facts.event_categories.c.category)
-                .join(facts.event_categories, facts.event_categories.c.seq == facts.events.c.seq)
-                .where(facts.events.c.subject == subject, facts.events.c.at <= as_of,
-                       facts.events.c.type.in_(("erased", "rectified")))
-                .order_by(facts.events.c.at, facts.events.c.seq)
-            ).all()  # fmt: skip
-        tell: dict[int, dict[str, Any]] = {}
-        for change in changes:
-            for share in shared:
-                if (share.at, share.seq) < (change.at, change.seq) and covers(
-                    change.category, share.category
-                ):
-                    entry = tell.setdefault(
-                        change.seq,
-                        {"seq": change.seq, "at": change.at, "event": change.type,
-                         "recipients": []},
-                    )  # fmt: skip
-                    if share.recipient not in entry["recipients"]:
-                        entry["recipients"].append(share.recipient)
-        return list(tell.values())
+    @staticmethod
+    def _must_tell(conn: Connection, subject: str, as_of: str) -> list[dict[str, Any]]:
+        """Art. 19: for each erasure or rectification, the recipients who had the data (the
+        category hierarchy both ways: see :func:`inventory.must_tell`)."""
+        return must_tell(conn, subject=subject, as_of=as_of)
 
     def history(
         self,
@@ -186,7 +211,6 @@ class Projections:
         subject, actor = filter_text("subject", subject), filter_text("actor", actor)
         system, category = filter_text("system", system), filter_text("category", category)
         types = [filter_text("type", t) or "" for t in types]
-        self.catch_up()
         table = facts.events
         conditions: list[ColumnElement[bool]] = []
         if subject is not None:
@@ -219,7 +243,7 @@ class Projections:
         query = select(table.c.seq).order_by(table.c.seq)
         if conditions:
             query = query.where(and_(*conditions))
-        with self.runner.engine.connect() as conn:
+        with self._answering() as conn:
             seqs = [row.seq for row in conn.execute(query)]
         return [
             export_view(chain.parse(row.state), row, None, metadata_only=True)

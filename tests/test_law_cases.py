@@ -368,11 +368,6 @@ def test_art_19_matches_what_was_shared_under_a_parent_or_a_child(ledger: Ledger
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="views.Projections._must_tell still matches one way; it should return "
-    "inventory.must_tell(conn, subject=subject, as_of=as_of)",
-)
 def test_the_subject_report_names_the_parent_categorys_recipient(ledger: Ledger) -> None:
     ledger.record_many(
         [
@@ -560,12 +555,6 @@ def test_the_record_of_processing_says_unspecified_where_nothing_was_recorded(
 
 # -- 6. the organisation's settings in force at each time -------------------------------------
 
-SETTINGS_PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="projections/runner.py still skips ledger.vocabulary rows, so the settings they "
-    "record never reach projection_settings (see facts.facts)",
-)
-
 
 def _settings_file(tmp_path: Path, name: str, replacement: str) -> Path:
     path = tmp_path / f"{name}.toml"
@@ -573,7 +562,6 @@ def _settings_file(tmp_path: Path, name: str, replacement: str) -> Path:
     return path
 
 
-@SETTINGS_PENDING
 def test_each_request_runs_under_the_settings_in_force_when_received(
     store: tuple[str, Path], config_path: Path, tmp_path: Path
 ) -> None:
@@ -613,7 +601,6 @@ def test_each_request_runs_under_the_settings_in_force_when_received(
     assert late["R-FUTURE"].overdue and not early["R-FUTURE"].overdue
 
 
-@SETTINGS_PENDING
 def test_an_older_ledger_without_recorded_settings_uses_the_configuration(
     store_url: str, tmp_path: Path
 ) -> None:
