@@ -19,7 +19,6 @@ ledger, so what concurrent writers append cannot be seen.
 from __future__ import annotations
 
 import gc
-import hmac
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -31,7 +30,7 @@ from ledger.errors import IntegrityError, LedgerError, StoreError
 from ledger.merkle import TreeBuilder, leaf_hash
 from ledger.store import open_store
 from ledger.store.base import Head, Snapshot
-from ledger.verify import KEYMAP_CHANGED, STRAY, ChainChecker, Mac, VerifyReport, stray_row
+from ledger.verify import STRAY, ChainChecker, Mac, VerifyReport, check_head_seal, stray_row
 
 CHUNK_LEVEL = 10  # chunks of 1,024 leaves: perfect subtrees a worker checks whole
 RANGE_CHUNKS = 8  # at most this many chunks per task (8,192 events): progress moves
@@ -275,14 +274,9 @@ def _finish(snapshot: Snapshot, head: Head, upper: _Upper, ledger_id: str, mac: 
     last = next(snapshot.rows(size, size), None)
     if last is None or head.hash != last.hash:
         raise IntegrityError(size, "the head's hash is not the newest event's hash")
-    if not hmac.compare_digest(keymap_digest(snapshot.generations()), head.keymap):
-        raise IntegrityError(size, KEYMAP_CHANGED)
-    if mac is not None:
-        want = mac(head.seal_message(ledger_id))
-        if head.seal is None or not hmac.compare_digest(want, head.seal):
-            raise IntegrityError(
-                size, "the head's seal does not verify: it was rewritten without the ledger's keys"
-            )
+    check_head_seal(
+        head, ledger_id=ledger_id, mac=mac, keymap=keymap_digest(snapshot.generations())
+    )
     for level in snapshot.levels():
         extra = next(snapshot.level(level, size >> level), None)
         if extra is not None:

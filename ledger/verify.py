@@ -140,6 +140,20 @@ STRAY = (
 )
 
 
+def check_head_seal(head: Head, *, ledger_id: str, mac: Mac | None, keymap: bytes | None) -> None:
+    """The head's key map against *keymap* (the digest of the stored map, when given) and,
+    with the keys, the head's seal; IntegrityError at the head otherwise."""
+    if keymap is not None and not hmac.compare_digest(keymap, head.keymap):
+        raise IntegrityError(head.sequence, KEYMAP_CHANGED)
+    if mac is not None:
+        want = mac(head.seal_message(ledger_id))
+        if head.seal is None or not hmac.compare_digest(want, head.seal):
+            raise IntegrityError(
+                head.sequence,
+                "the head's seal does not verify: it was rewritten without the ledger's keys",
+            )
+
+
 def stray_row(snapshot: Snapshot) -> int | None:
     """The sequence of a stored row before the chain's first (sequence 0 or below), if any;
     rows beyond the head are found by the chain check itself."""
@@ -225,15 +239,7 @@ def verify_rows(
             )
         if head.hash != checker.prev:
             raise IntegrityError(head.sequence, "the head's hash is not the newest event's hash")
-        if keymap is not None and not hmac.compare_digest(keymap, head.keymap):
-            raise IntegrityError(head.sequence, KEYMAP_CHANGED)
-        if mac is not None:
-            want = mac(head.seal_message(ledger_id))
-            if head.seal is None or not hmac.compare_digest(want, head.seal):
-                raise IntegrityError(
-                    head.sequence,
-                    "the head's seal does not verify: it was rewritten without the ledger's keys",
-                )
+        check_head_seal(head, ledger_id=ledger_id, mac=mac, keymap=keymap)
         tree.finish()
     except IntegrityError as exc:
         return VerifyReport(
