@@ -26,7 +26,6 @@ changed store fails against the new checkpoint as it fails against the old one.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,12 +37,12 @@ from ledger.errors import IntegrityError
 from ledger.merkle import TreeBuilder, leaf_hash
 from ledger.store.base import Head, Snapshot
 from ledger.verify import (
-    KEYMAP_CHANGED,
     STRAY,
     ChainChecker,
     Mac,
     TreeChecker,
     VerifyReport,
+    check_head_seal,
     stray_row,
 )
 
@@ -145,6 +144,18 @@ class Keys:
         return self._recorded
 
 
+def _signed_by(note: str, verifier: notes.Verifier) -> str | None:
+    """None when *verifier*'s signature on *note* verifies; else why not ("" when the note
+    carries no signature by that key at all)."""
+    try:
+        notes.verify(note, verifier)
+    except notes.BadSignature:
+        return f"carries a signature by {key_label(verifier)} that does not verify"
+    except notes.CheckpointError:
+        return ""
+    return None
+
+
 def _signature(
     snapshot: Snapshot, keys: Keys, note: str, committed: notes.Checkpoint
 ) -> tuple[notes.Verifier | None, str]:
@@ -154,23 +165,16 @@ def _signature(
         "one recorded on it)"
     )
     for verifier in keys.anchors.values():
-        try:
-            notes.verify(note, verifier)
-        except notes.BadSignature:
-            why = f"carries a signature by {key_label(verifier)} that does not verify"
-            continue
-        except notes.CheckpointError:
-            continue
-        return verifier, ""
+        problem = _signed_by(note, verifier)
+        if problem is None:
+            return verifier, ""
+        why = problem or why
     for sequence, record, verifier in keys.recorded():
         if sequence > committed.size:
             continue
-        try:
-            notes.verify(note, verifier)
-        except notes.BadSignature:
-            why = f"carries a signature by {key_label(verifier)} that does not verify"
-            continue
-        except notes.CheckpointError:
+        problem = _signed_by(note, verifier)
+        if problem is not None:
+            why = problem or why
             continue
         if _included(snapshot, sequence, record, committed.size, committed.root):
             return verifier, ""
@@ -384,15 +388,9 @@ def check_since(
             )
         if head.hash != checker.prev:
             raise IntegrityError(head.sequence, "the head's hash is not the newest event's hash")
-        if not hmac.compare_digest(keymap_digest(snapshot.generations()), head.keymap):
-            raise IntegrityError(head.sequence, KEYMAP_CHANGED)
-        if mac is not None:
-            want = mac(head.seal_message(ledger_id))
-            if head.seal is None or not hmac.compare_digest(want, head.seal):
-                raise IntegrityError(
-                    head.sequence,
-                    "the head's seal does not verify: it was rewritten without the ledger's keys",
-                )
+        check_head_seal(
+            head, ledger_id=ledger_id, mac=mac, keymap=keymap_digest(snapshot.generations())
+        )
         tree.finish()
     except IntegrityError as exc:
         failed = VerifyReport(
