@@ -177,29 +177,11 @@ class _SQLiteWriteTx:
         return found
 
     def subject_keys(self, subjects: Sequence[str]) -> list[WrappedKey]:
-        found: list[WrappedKey] = []
-        for i in range(0, len(subjects), _CHUNK):
-            chunk = list(subjects[i : i + _CHUNK])
-            self._c.execute(
-                "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys "
-                f"WHERE subject IN ({','.join('?' * len(chunk))}) ORDER BY subject, category",
-                chunk,
-            )
-            found.extend(key_row(row) for row in self._c.fetchall())
-        return found
+        found = _keys_in(self._c, "subject", subjects)
+        return sorted(found, key=lambda key: (key.subject, key.category))
 
     def keys_by_id(self, key_ids: Sequence[str]) -> list[WrappedKey]:
-        found: list[WrappedKey] = []
-        unique = list(dict.fromkeys(key_ids))
-        for i in range(0, len(unique), _CHUNK):
-            chunk = unique[i : i + _CHUNK]
-            self._c.execute(
-                "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys "
-                f"WHERE key_id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            found.extend(key_row(row) for row in self._c.fetchall())
-        return found
+        return _keys_in(self._c, "key_id", list(dict.fromkeys(key_ids)))
 
     def subject_states(self, subject: str) -> list[bytes]:
         self._c.execute(
@@ -221,16 +203,7 @@ class _SQLiteWriteTx:
         return [key_row(row) for row in self._c.fetchall()]
 
     def keys_under(self, kek_ids: Sequence[str]) -> list[WrappedKey]:
-        found: list[WrappedKey] = []
-        for i in range(0, len(kek_ids), _CHUNK):
-            chunk = list(kek_ids[i : i + _CHUNK])
-            self._c.execute(
-                "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys "
-                f"WHERE kek_id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            found.extend(key_row(row) for row in self._c.fetchall())
-        return found
+        return _keys_in(self._c, "kek_id", kek_ids)
 
     def rewrap(self, keys: Sequence[WrappedKey]) -> None:
         self._c.executemany(
@@ -308,6 +281,21 @@ def _generations(c: sqlite3.Cursor) -> dict[int, int]:
 def _pending(c: sqlite3.Cursor) -> list[PendingPurge]:
     c.execute(f"SELECT {_PURGE_COLUMNS} FROM ledger_purge ORDER BY id")
     return purge_rows(c.fetchall())
+
+
+def _keys_in(c: sqlite3.Cursor, column: str, values: Sequence[str]) -> list[WrappedKey]:
+    """The live wrapped keys whose *column* (one of this module's names) is in *values*,
+    queried in chunks that stay under SQLite's parameter limit."""
+    found: list[WrappedKey] = []
+    for i in range(0, len(values), _CHUNK):
+        chunk = list(values[i : i + _CHUNK])
+        c.execute(
+            "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys "
+            f"WHERE {column} IN ({','.join('?' * len(chunk))})",
+            chunk,
+        )
+        found.extend(key_row(row) for row in c.fetchall())
+    return found
 
 
 def _select_nodes(
@@ -679,19 +667,9 @@ class SQLiteStore:
         return None if found is None else str(found[0])
 
     def keys(self, key_ids: Sequence[str]) -> dict[str, WrappedKey]:
-        found: dict[str, WrappedKey] = {}
-        unique = list(dict.fromkeys(key_ids))
         with self._transaction(commit=False) as c:
-            for i in range(0, len(unique), _CHUNK):
-                chunk = unique[i : i + _CHUNK]
-                c.execute(
-                    "SELECT key_id, subject, category, wrapped, kek_id FROM ledger_keys "
-                    f"WHERE key_id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                )
-                for row in c.fetchall():
-                    found[row[0]] = key_row(row)
-        return found
+            found = _keys_in(c, "key_id", list(dict.fromkeys(key_ids)))
+        return {key.key_id: key for key in found}
 
     def close(self) -> None:
         if self._datastore is not None:
