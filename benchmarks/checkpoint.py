@@ -23,9 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ledger import Ledger
-from ledger.log import VerifiableLog
-from ledger.signing import create_signer
-from ledger.workload import generate
+from ledger.crypto.signing import create_signer
+from ledger.demo.workload import generate
+from ledger.transparency import VerifiableLog
 
 ROUNDS = 7
 
@@ -59,7 +59,7 @@ def main() -> None:
             built = time.perf_counter() - started
             signer = create_signer(folder / "signing", "bench/ledger")
             try:  # the signing folder's keys, as the CLI passes them
-                from ledger.log import signing_verifiers
+                from ledger.transparency import signing_verifiers
 
                 log = VerifiableLog(ledger, signing_verifiers(folder / "signing"))
             except ImportError:  # a release before honest checkpoints

@@ -20,9 +20,9 @@ from pathlib import Path
 import orjson
 
 from ledger import Ledger
-from ledger.demo import CONFIG_TOML
+from ledger.demo.story import CONFIG_TOML
+from ledger.demo.workload import generate
 from ledger.projections.bench import Run, integrity_costs, table
-from ledger.workload import generate
 
 
 def main() -> None:

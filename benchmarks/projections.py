@@ -13,10 +13,10 @@ from pathlib import Path
 import orjson
 
 from ledger import Ledger
-from ledger.demo import CONFIG_TOML
+from ledger.demo.story import CONFIG_TOML
+from ledger.demo.workload import generate
 from ledger.importer import import_lines
 from ledger.projections import Projections
-from ledger.workload import generate
 
 
 def main() -> None:

@@ -16,10 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from ledger import Ledger, merkle
-from ledger.log import VerifiableLog
-from ledger.signing import create_signer
-from ledger.workload import generate
+from ledger import Ledger
+from ledger.crypto.signing import create_signer
+from ledger.demo.workload import generate
+from ledger.log import merkle
+from ledger.transparency import VerifiableLog
 
 ROUNDS = 50
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 
 from ledger import Ledger
-from ledger.workload import generate
+from ledger.demo.workload import generate
 
 
 def _writer(url: str, keys: str, writer: int, batch: int, seconds: float, out: object) -> None:

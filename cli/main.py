@@ -19,25 +19,8 @@ from typing import IO, Any
 import click
 import orjson
 
-from ledger import demo as demo_story
 from ledger.api import DEFAULT_KEYS, DEFAULT_URL, Ledger, check_origin, config_differs
-from ledger.copy import copy_ledger
-from ledger.errors import LedgerError, PurgePending
-from ledger.files import MAX_NOTE_FILE, check_output, private_output, read_limited, write_private
-from ledger.importer import import_lines, summarise
-from ledger.log import (
-    CheckpointReview,
-    SinceCheck,
-    VerifiableLog,
-    read_verifier,
-    signing_verifiers,
-)
-from ledger.migrate import migrate as migrate_store
-from ledger.projections import Projections
-from ledger.projections.model import rfc3339
-from ledger.projections.report import render_report
-from ledger.replay import Finding
-from ledger.signing import (
+from ledger.crypto.signing import (
     DEFAULT_SIGNING,
     PUBLIC_FILE,
     Signer,
@@ -45,10 +28,27 @@ from ledger.signing import (
     create_signer,
     load_signer,
 )
+from ledger.demo import story as demo_story
+from ledger.errors import LedgerError, PurgePending
+from ledger.files import MAX_NOTE_FILE, check_output, private_output, read_limited, write_private
+from ledger.importer import import_lines, summarise
+from ledger.projections import Projections
+from ledger.projections.model import rfc3339
+from ledger.projections.report import render_report
 from ledger.store import open_store
 from ledger.store.base import PendingPurge
+from ledger.store.copy import copy_ledger
+from ledger.store.migrate import migrate as migrate_store
 from ledger.store.urls import mask_url
-from ledger.verify import VerifyReport
+from ledger.transparency import (
+    CheckpointReview,
+    SinceCheck,
+    VerifiableLog,
+    read_verifier,
+    signing_verifiers,
+)
+from ledger.verification.checker import VerifyReport
+from ledger.verification.replay import Finding
 
 
 @dataclass(frozen=True)

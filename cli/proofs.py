@@ -10,8 +10,8 @@ import orjson
 
 from ledger.api import Ledger
 from ledger.files import check_output, write_private
-from ledger.log import VerifiableLog, read_verifier, signing_verifiers
-from ledger.verifier import verify_bundle
+from ledger.log.verifier import verify_bundle
+from ledger.transparency import VerifiableLog, read_verifier, signing_verifiers
 
 from .main import Settings, cli, pass_settings
 

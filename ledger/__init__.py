@@ -13,7 +13,7 @@ from ledger.errors import (
     StoreNotFound,
 )
 from ledger.sealing import Receipt
-from ledger.verify import VerifyReport
+from ledger.verification.checker import VerifyReport
 
 __all__ = [
     "ConfigError",

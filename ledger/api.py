@@ -24,25 +24,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ledger import chain, parallel
-from ledger.canonical import utc_timestamp
-from ledger.chain import keymap_digest
 from ledger.config import Config, load_config
-from ledger.contract import RESERVED_ACTOR, RESERVED_SYSTEM, filter_text, validate
-from ledger.crypto import DataKey
-from ledger.errors import (
-    ConfigError,
-    IntegrityError,
-    InvalidEvent,
-    KeyUnavailable,
-    LedgerError,
-    PurgePending,
-    ReadOnlyStore,
-    StoreError,
-    StoreExists,
-)
-from ledger.keycheck import KeyProblem, check_keys
-from ledger.keys import (
+from ledger.core import chain
+from ledger.core.canonical import utc_timestamp
+from ledger.core.chain import keymap_digest
+from ledger.core.contract import filter_text, validate
+from ledger.core.spec import RESERVED_ACTOR, RESERVED_SYSTEM, VOCABULARY_TYPE, is_system_type
+from ledger.crypto.envelope import DataKey
+from ledger.crypto.keys import (
     LEGACY_KEK_FILE,
     SEAL_FILE,
     SLOTS_FILE,
@@ -54,10 +43,19 @@ from ledger.keys import (
     load_keys,
     remove_keys,
 )
-from ledger.merkle import TreeBuilder
-from ledger.replay import Finding, revalidate
+from ledger.errors import (
+    ConfigError,
+    IntegrityError,
+    InvalidEvent,
+    KeyUnavailable,
+    LedgerError,
+    PurgePending,
+    ReadOnlyStore,
+    StoreError,
+    StoreExists,
+)
+from ledger.log.merkle import TreeBuilder
 from ledger.sealing import (
-    VOCABULARY_TYPE,
     KeyCache,
     Pending,
     Receipt,
@@ -76,7 +74,10 @@ from ledger.store.base import (
     WrappedKey,
 )
 from ledger.store.urls import mask_url
-from ledger.verify import VerifyReport, verify_snapshot
+from ledger.verification import parallel
+from ledger.verification.checker import VerifyReport, verify_snapshot
+from ledger.verification.keytable import KeyProblem, check_keys
+from ledger.verification.replay import Finding, revalidate
 
 DEFAULT_URL = "sqlite:///ledger.db"
 DEFAULT_KEYS = "ledger-keys"
@@ -171,7 +172,7 @@ class Ledger:
             head = sealed_head(source, ledger_id, 0, chain.GENESIS, 0, None, generations)
             created_store = True
             store.create(meta, head, generations)
-            from ledger.migrate import stamp  # Alembic is needed here and by `migrate` only
+            from ledger.store.migrate import stamp  # Alembic is needed here and by `migrate` only
 
             stamp(url)
             opened = cls(store, source, settings, store.meta())
@@ -558,7 +559,7 @@ class Ledger:
                 return report
             report = self._check_keys_table(snapshot, report)
         if checkpoints and report.intact:  # every stored checkpoint: signature and root
-            from ledger.log import VerifiableLog  # the log layer sits above the facade
+            from ledger.transparency import VerifiableLog  # the log layer sits above the facade
 
             report = VerifiableLog(self).check_stored_checkpoints().apply(report)
         return report
@@ -621,7 +622,7 @@ class Ledger:
 
     def record_system(self, event: dict[str, Any]) -> Receipt:
         """Record one of the ledger's own events (`ledger.*`), outside the contract."""
-        if not event["type"].startswith("ledger."):
+        if not is_system_type(event["type"]):
             raise InvalidEvent("the ledger's own events are named ledger.*", key="type")
         at = utc_timestamp(datetime.now(UTC))
         return self._append([[Pending(0, uuid7(), {"at": at, **event}, None)]])[0]

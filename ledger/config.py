@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ledger.canonical import canonical
+from ledger.core.canonical import canonical
+from ledger.core.vocabulary import Vocabulary
 from ledger.errors import ConfigError
 from ledger.files import MAX_CONFIG_FILE, TooLarge, read_limited
-from ledger.vocabulary import Vocabulary
 
 _SECTIONS = frozenset({"vocabulary", "organisation"})
 _ORGANISATION_KEYS = frozenset({"time_zone", "bank_holidays", "target_days", "name"})

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from ledger.contract import parse_line
+from ledger.core.contract import parse_line
 from ledger.errors import InvalidEvent
 from ledger.files import MAX_IMPORT_LINE, TooLarge, bounded_lines, size_text
 

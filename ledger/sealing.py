@@ -24,19 +24,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ledger import chain
-from ledger.canonical import canonical
-from ledger.chain import keymap_digest
 from ledger.config import Config
-from ledger.contract import RESERVED_ACTOR
-from ledger.crypto import DataKey, new_key, wrap_aad
+from ledger.core import chain
+from ledger.core.canonical import canonical
+from ledger.core.chain import keymap_digest
+from ledger.core.spec import RESERVED_ACTOR as SYSTEM_ACTOR
+from ledger.core.spec import VOCABULARY_TYPE
+from ledger.crypto.envelope import DataKey, new_key, wrap_aad
+from ledger.crypto.keys import Generation, KeySource
 from ledger.errors import IntegrityError, InvalidEvent, KeyUnavailable
-from ledger.keys import Generation, KeySource
-from ledger.merkle import TreeBuilder, leaf_hash
+from ledger.log.merkle import TreeBuilder, leaf_hash
 from ledger.store.base import Head, PendingPurge, StoredRow, WrappedKey, WriteTx
-
-VOCABULARY_TYPE = "ledger.vocabulary"
-SYSTEM_ACTOR = RESERVED_ACTOR  # the actor of the ledger's own events
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from ledger.api import Ledger
-from ledger.log import VerifiableLog
-from ledger.signing import create_signer
-from ledger.workload import generate
+from ledger.crypto.signing import create_signer
+from ledger.demo.workload import generate
+from ledger.transparency import VerifiableLog
 
 from .views import Projections
 

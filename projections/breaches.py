@@ -10,8 +10,8 @@ import orjson
 from sqlalchemy import and_, or_, select, union
 from sqlalchemy.engine import Connection
 
-from ledger.canonical import utc_timestamp
-from ledger.contract import parse_timestamp
+from ledger.core.canonical import utc_timestamp
+from ledger.core.contract import parse_timestamp
 
 from . import facts
 from .facts import utc

@@ -27,9 +27,10 @@ from sqlalchemy import (
     or_,
 )
 
-from ledger.canonical import utc_timestamp
-from ledger.contract import parse_timestamp
-from ledger.sealing import VOCABULARY_TYPE as VOCABULARY_TYPE  # the configuration in force
+from ledger.core.canonical import utc_timestamp
+from ledger.core.contract import parse_timestamp
+from ledger.core.spec import VOCABULARY_TYPE as VOCABULARY_TYPE  # the configuration in force
+from ledger.core.spec import is_system_type
 
 metadata = MetaData()
 
@@ -232,7 +233,7 @@ def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
     """The rows one stored event adds to each fact table."""
     kind = event["type"]
     at = utc(event["at"])
-    if kind.startswith("ledger."):  # the ledger's own records: only the settings are facts
+    if is_system_type(kind):  # the ledger's own records: only the settings are facts
         if kind != VOCABULARY_TYPE:
             return {}
         org = event.get("organisation")

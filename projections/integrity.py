@@ -53,12 +53,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from ledger import chain
 from ledger.api import Ledger
-from ledger.canonical import utc_timestamp
+from ledger.core import chain, spec
+from ledger.core.canonical import utc_timestamp
 from ledger.errors import LedgerError
 from ledger.store.base import StoredRow
-from ledger.verify import VerifyReport
+from ledger.verification.checker import VerifyReport
 
 from . import facts
 
@@ -541,7 +541,7 @@ def _refuse_outside(conn: Connection, position: int) -> None:
 
 def derive(row: StoredRow) -> dict[Table, list[tuple[Any, ...]]]:
     """The fact rows the chain's event *row* gives, per table, values in column order."""
-    if row.type.startswith("ledger.") and row.type != facts.VOCABULARY_TYPE:
+    if spec.is_system_type(row.type) and row.type != facts.VOCABULARY_TYPE:
         return {}  # as the runner: of the ledger's own records only the settings are facts
     try:
         event = chain.parse(row.state).event

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.canonical import utc_timestamp
-from ledger.contract import parse_timestamp
+from ledger.core.canonical import utc_timestamp
+from ledger.core.contract import parse_timestamp
 
 
 @contextlib.contextmanager

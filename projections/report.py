@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from html import escape
 from string import Template
 
-from ledger import chain
-from ledger import checkpoint as notes
+from ledger.core import chain
 from ledger.errors import NotFound
-from ledger.log import VerifiableLog
-from ledger.verify import VerifyReport
+from ledger.log import checkpoint as notes
+from ledger.transparency import VerifiableLog
+from ledger.verification.checker import VerifyReport
 
 from .breaches import BreachTimeline
 from .clock import local_date

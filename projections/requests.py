@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from ledger.config import Config
-from ledger.contract import parse_timestamp
+from ledger.core.contract import parse_timestamp
 
 from . import facts
 from .clock import Settings, latest_extension, legal_due, local_date, settings_in_force

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from ledger.countries import transfer_needs_mechanism
+from ledger.core.countries import transfer_needs_mechanism
 
 from . import facts
 

@@ -25,9 +25,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as DuplicateRow
 from sqlalchemy.pool import StaticPool
 
-from ledger import chain
 from ledger.api import Ledger
-from ledger.canonical import utc_timestamp
+from ledger.core import chain, spec
+from ledger.core.canonical import utc_timestamp
 from ledger.store.engine import sqlalchemy_engine
 
 from . import facts, integrity
@@ -184,7 +184,7 @@ class Runner:
             return start - 1, None
         batch: dict[Table, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
-            if row.type.startswith("ledger.") and row.type != facts.VOCABULARY_TYPE:
+            if spec.is_system_type(row.type) and row.type != facts.VOCABULARY_TYPE:
                 continue  # the ledger's own records: only the settings in force are facts
             for table, new in facts.facts(row.sequence, chain.parse(row.state).event).items():
                 if new:

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, and_, create_engine, select
 from sqlalchemy.engine import Connection
 
-from ledger import chain
 from ledger.api import Ledger, export_view
-from ledger.contract import filter_text
+from ledger.core import chain
+from ledger.core.contract import filter_text
 
 from . import facts, integrity
 from .breaches import BreachTimeline, breaches

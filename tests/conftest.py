@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import copy
-import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +10,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from support import postgres_server
 
 from ledger import Ledger
 from ledger.config import Config
-from ledger.demo import CONFIG_TOML, events
+from ledger.demo.story import CONFIG_TOML, events
 
 
 @pytest.fixture
@@ -38,46 +35,6 @@ def config(config_path: Path) -> Config:
     from ledger.config import load_config
 
     return load_config(config_path)
-
-
-def postgres_server() -> str | None:
-    """The test server's URL; a missing server fails the run when LEDGER_REQUIRE_POSTGRES=1."""
-    url = os.environ.get("LEDGER_TEST_POSTGRES_URL")
-    required = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"
-    if not url:
-        if required:
-            pytest.fail("LEDGER_REQUIRE_POSTGRES=1 but LEDGER_TEST_POSTGRES_URL is not set")
-        return None
-    try:
-        psycopg.connect(url.split("?")[0], connect_timeout=5).close()
-    except psycopg.Error as exc:
-        if required:
-            pytest.fail(f"the PostgreSQL server at {url} is unreachable: {exc}")
-        return None
-    return _process_database(url.split("?")[0])
-
-
-_DATABASES: dict[str, str] = {}
-
-
-def _process_database(server: str) -> str:
-    """A database of this test process's own on *server*, made at first use and dropped when
-    the process ends. Tests in one process run one at a time, so no other test's open
-    snapshot holds up the VACUUM an erasure runs (PostgreSQL keeps deleted rows while any
-    transaction in the same database may still see them), and parallel runs never meet."""
-    found = _DATABASES.get(server)
-    if found is None:
-        name = f"ledger_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        found = _DATABASES[server] = f"{server.rsplit('/', 1)[0]}/{name}"
-
-        def drop() -> None:
-            with contextlib.suppress(psycopg.Error), psycopg.connect(server, autocommit=True) as c:
-                c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-        atexit.register(drop)
-    return found
 
 
 @pytest.fixture
@@ -149,24 +106,3 @@ def filled(ledger: Ledger, story: list[dict[str, Any]]) -> Ledger:
 def _signing_key_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may create a signing key in the working directory."""
     monkeypatch.setenv("LEDGER_SIGNING", str(tmp_path / "default-signing"))
-
-
-@contextlib.contextmanager
-def fresh_store(engine: str) -> Iterator[tuple[str, Path]]:
-    """A new store URL and keys folder for one hypothesis example, removed afterwards."""
-    with tempfile.TemporaryDirectory() as tmp:
-        if engine == "sqlite":
-            yield f"sqlite:///{Path(tmp) / 'l.db'}", Path(tmp) / "keys"
-            return
-        server = postgres_server()
-        if server is None:
-            pytest.skip("no PostgreSQL server (set LEDGER_TEST_POSTGRES_URL)")
-        schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
-        try:
-            yield f"{server}?schema={schema}", Path(tmp) / "keys"
-        finally:
-            with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-ENGINES = ["sqlite", "postgresql"]

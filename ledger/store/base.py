@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from ledger.chain import head_seal_message
+from ledger.core.chain import head_seal_message
 from ledger.errors import IntegrityError, StoreNotFound
 
 SCHEMA_VERSION = 2

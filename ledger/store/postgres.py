@@ -26,7 +26,7 @@ from psycopg.sql import SQL, Composed, Identifier
 from sqlalchemy.engine import URL
 
 from ledger.errors import ReadOnlyStore, StoreError, StoreExists, StoreNotFound
-from ledger.merkle import leaf_hash
+from ledger.log.merkle import leaf_hash
 from ledger.store.base import (
     SCHEMA_VERSION,
     Head,

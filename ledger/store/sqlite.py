@@ -29,7 +29,7 @@ from eventsourcing.sqlite import (
 )
 
 from ledger.errors import ReadOnlyStore, StoreError, StoreExists, StoreNotFound
-from ledger.merkle import leaf_hash
+from ledger.log.merkle import leaf_hash
 from ledger.store.base import (
     SCHEMA_VERSION,
     Head,
