@@ -20,7 +20,7 @@ import orjson
 
 from ledger import Ledger
 from ledger.demo.story import CONFIG_TOML
-from ledger.demo.workload import generate
+from ledger.demo.workload import generate, name_collected
 from ledger.importer import import_lines
 
 APPENDS = 300
@@ -31,18 +31,7 @@ def _append_latency(ledger: Ledger, subject: str) -> float:
     times = []
     for n in range(APPENDS):
         started = time.perf_counter()
-        ledger.record(
-            "collected",
-            actor="svc:helpdesk",
-            subject=subject,
-            categories=["user.name"],
-            purpose="essential.service.operations.support",
-            basis="contract",
-            source="support form",
-            system="helpdesk",
-            location="GB",
-            data={"user.name": f"Name {n}"},
-        )
+        ledger.record_many([name_collected(subject, f"Name {n}")])
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 

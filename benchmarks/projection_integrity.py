@@ -21,7 +21,7 @@ import orjson
 
 from ledger import Ledger
 from ledger.demo.story import CONFIG_TOML
-from ledger.demo.workload import generate
+from ledger.demo.workload import generate, record_in_batches
 from ledger.projections.bench import Run, integrity_costs, table
 
 
@@ -42,14 +42,7 @@ def main() -> None:
             try:
                 with Ledger.init(url, Path(tmp) / "keys", config=config) as ledger:
                     started = time.perf_counter()
-                    batch = []
-                    for event in generate(count):
-                        batch.append(event)
-                        if len(batch) == 1000:
-                            ledger.record_many(batch)
-                            batch = []
-                    if batch:
-                        ledger.record_many(batch)
+                    record_in_batches(ledger, generate(count), 1000)
                     print(f"{count:,} events recorded in {time.perf_counter() - started:.0f} s",
                           flush=True)  # fmt: skip
                     run = Run(count, durability="SQLite WAL" if not args.postgres else "PostgreSQL")

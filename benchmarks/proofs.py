@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ledger import Ledger
 from ledger.crypto.signing import create_signer
-from ledger.demo.workload import generate
+from ledger.demo.workload import generate, record_in_batches
 from ledger.log import merkle
 from ledger.transparency import VerifiableLog
 
@@ -38,14 +38,7 @@ def main() -> None:
         folder = Path(tmp)
         with Ledger.init(f"sqlite:///{folder / 'l.db'}", folder / "keys") as ledger:
             started = time.perf_counter()
-            batch: list[dict[str, object]] = []
-            for event in generate(args.events):
-                batch.append(event)
-                if len(batch) == 10_000:
-                    ledger.record_many(batch)
-                    batch = []
-            if batch:
-                ledger.record_many(batch)
+            record_in_batches(ledger, generate(args.events), 10_000)
             built = time.perf_counter() - started
             log = VerifiableLog(ledger)
             log.checkpoint(create_signer(folder / "signing", "bench/ledger"))

@@ -9,9 +9,12 @@ in proportions like the demo's. Deterministic for a given seed.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ledger.api import Ledger
 
 _FIRST = ["Priya", "Tom", "Grace", "Sam", "Aisha", "Owen", "Mei", "Luca", "Niamh", "Kofi"]
 _LAST = ["Shah", "Reilly", "Okafor", "Patel", "Khan", "Evans", "Chen", "Rossi", "Byrne", "Mensah"]
@@ -201,3 +204,44 @@ def generate(
             }
         event["at"] = at
         yield event
+
+
+def name_collected(
+    subject: str,
+    name: str,
+    *,
+    actor: str = "svc:helpdesk",
+    purpose: str = _SUPPORT,
+    system: str = "helpdesk",
+    source: str = "support form",
+    **more: Any,
+) -> dict[str, Any]:
+    """One ``collected`` event of a subject's name through the help desk (in the UK, under
+    contract): the smallest real write, for latency and concurrency measurements."""
+    return {
+        "type": "collected",
+        "actor": actor,
+        "subject": subject,
+        "categories": ["user.name"],
+        "purpose": purpose,
+        "basis": "contract",
+        "source": source,
+        "system": system,
+        "location": "GB",
+        "data": {"user.name": name},
+        **more,
+    }
+
+
+def record_in_batches(ledger: Ledger, events: Iterable[dict[str, Any]], size: int) -> int:
+    """Record *events* in transactions of *size* events; how many were recorded."""
+    batch: list[dict[str, Any]] = []
+    count = 0
+    for event in events:
+        batch.append(event)
+        if len(batch) == size:
+            count += len(ledger.record_many(batch))
+            batch = []
+    if batch:
+        count += len(ledger.record_many(batch))
+    return count

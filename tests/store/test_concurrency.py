@@ -6,6 +6,7 @@ import multiprocessing
 from pathlib import Path
 
 from ledger import Ledger
+from ledger.demo.workload import name_collected
 
 PER_WRITER = 1000
 WRITERS = 4
@@ -30,19 +31,16 @@ def _write(url: str, keys: str, writer: int) -> None:
                     reason="request",
                 )
                 continue
-            ledger.record(
-                "collected",
-                id=f"w{writer}-{n}",
+            event = name_collected(
+                subject,
+                f"name {n}",
                 actor=f"svc:w{writer}",
-                subject=subject,
-                categories=["user.name"],
                 purpose="essential.service",
-                basis="contract",
-                source="form",
                 system="crm",
-                location="GB",
-                data={"user.name": f"name {n}"},
+                source="form",
+                id=f"w{writer}-{n}",
             )
+            ledger.record_many([event])
 
 
 def test_concurrent_writer_processes_build_one_valid_chain(store_url: str, tmp_path: Path) -> None:

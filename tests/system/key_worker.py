@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from ledger import Ledger
+from ledger.demo.workload import name_collected
 from ledger.errors import LedgerError
 
 
@@ -22,18 +23,9 @@ def main() -> None:
         print("ready", flush=True)
         try:
             for index in range(int(count)):
-                ledger.record(
-                    "collected",
-                    actor="svc:helpdesk",
-                    subject=f"{tag}-{index}",
-                    categories=["user.name"],
-                    purpose="essential.service.operations.support",
-                    basis="contract",
-                    source="support form",
-                    system="helpdesk",
-                    location="GB",
-                    retention="P2Y",
-                    data={"user.name": f"value of {tag}-{index}"},
+                subject = f"{tag}-{index}"
+                ledger.record_many(
+                    [name_collected(subject, f"value of {subject}", retention="P2Y")]
                 )
         except LedgerError as exc:
             print(f"error {type(exc).__name__}: {exc}", flush=True)

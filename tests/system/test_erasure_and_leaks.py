@@ -59,6 +59,11 @@ def _path(ledger: Ledger) -> Path:
     return Path(ledger.store.url.removeprefix("sqlite:///"))
 
 
+def _erase(ledger: Ledger, subject: str, reason: str) -> None:
+    """The DPO erases everything held about *subject*."""
+    ledger.record("erased", actor="staff:dpo", subject=subject, categories=["*"], reason=reason)
+
+
 def test_no_marker_value_in_the_database_file_or_its_wal(sqlite_ledger: Ledger) -> None:
     ledger = sqlite_ledger
     ledger.record_many([_collect(f"cust-{n}") for n in range(1, 40)])
@@ -118,13 +123,7 @@ def test_erasure_leaves_no_wrapped_key_in_the_file_or_wal(sqlite_ledger: Ledger)
     }
     conn.close()
     assert len(wrapped) == len(MARKERS)
-    ledger.record(
-        "erased",
-        actor="staff:dpo",
-        subject="cust-4001",
-        categories=["*"],
-        reason="erasure request DSR-2",
-    )
+    _erase(ledger, "cust-4001", "erasure request DSR-2")
     for name, content in _files(_path(ledger)).items():
         for category, blob in wrapped.items():
             assert blob not in content, f"wrapped key of {category} survives in {name}"
@@ -137,13 +136,7 @@ def test_erased_values_stay_unreadable_after_reopening_with_the_keys(
     store: tuple[str, Path], ledger: Ledger, config_path: Path
 ) -> None:
     ledger.record(**_collect("cust-5001"))
-    ledger.record(
-        "erased",
-        actor="staff:dpo",
-        subject="cust-5001",
-        categories=["*"],
-        reason="erasure request DSR-3",
-    )
+    _erase(ledger, "cust-5001", "erasure request DSR-3")
     ledger.close()
     url, keys = store
     with Ledger.open(url, keys, config=config_path) as reopened:
@@ -155,13 +148,7 @@ def test_erased_values_stay_unreadable_after_reopening_with_the_keys(
 
 def test_collection_after_erasure_uses_a_new_key_and_is_readable(ledger: Ledger) -> None:
     ledger.record(**_collect("cust-6001"))
-    ledger.record(
-        "erased",
-        actor="staff:dpo",
-        subject="cust-6001",
-        categories=["*"],
-        reason="erasure request DSR-4",
-    )
+    _erase(ledger, "cust-6001", "erasure request DSR-4")
     ledger.record(**_collect("cust-6001", at="2026-07-01T09:00:00Z"))
     rows = ledger.read("cust-6001", actor="staff:dpo", purpose="essential.legal_obligation")
     collected = [r for r in rows if r["type"] == "collected"]
