@@ -31,6 +31,7 @@ from eventsourcing.application import LocalNotificationLog
 from eventsourcing.persistence import (
     ApplicationRecorder,
     Notification,
+    PersistenceError,
     StoredEvent,
     Subscription,
 )
@@ -795,12 +796,20 @@ class LedgerRecorder(ApplicationRecorder):
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
-    def _store_recorder(self) -> ApplicationRecorder:
-        # each store is built on its engine's eventsourcing application recorder
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[ApplicationRecorder]:
+        """The store's own eventsourcing recorder, its errors as the ledger's (StoreError)."""
+        shown = mask_url(self.ledger.store.url)
         recorder = getattr(self.ledger.store, "recorder", None)
         if not isinstance(recorder, ApplicationRecorder):
-            raise StoreError(f"{mask_url(self.ledger.store.url)} has no eventsourcing recorder")
-        return recorder
+            raise StoreError(f"{shown} has no eventsourcing recorder")
+        try:
+            yield recorder
+        except PersistenceError as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise StoreError(
+                f"cannot read the notification log of {shown}: {type(exc).__name__}: {first}"
+            ) from None
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         """Refused (StoreError): events are appended only through the ledger."""
@@ -820,9 +829,8 @@ class LedgerRecorder(ApplicationRecorder):
     ) -> Sequence[StoredEvent]:
         """The stored event whose originator id is *originator_id* (an event's uuid names
         one event, at version 1), as eventsourcing selects an aggregate's events."""
-        return self._store_recorder().select_events(
-            originator_id, gt=gt, lte=lte, desc=desc, limit=limit
-        )
+        with self._reading() as recorder:
+            return recorder.select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
 
     def select_notifications(
         self,
@@ -839,9 +847,10 @@ class LedgerRecorder(ApplicationRecorder):
         stop = head if stop is None else min(stop, head)
         if start is None or start < 1:
             start, inclusive_of_start = 1, True
-        return self._store_recorder().select_notifications(
-            start, limit, stop, topics, inclusive_of_start=inclusive_of_start
-        )
+        with self._reading() as recorder:
+            return recorder.select_notifications(
+                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+            )
 
     def max_notification_id(self) -> int | None:
         """The ledger's size; None while it holds no event."""
