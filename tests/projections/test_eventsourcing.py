@@ -133,6 +133,22 @@ def test_a_stopped_projection_resumes_after_new_events_without_reading_old_ones(
     }
 
 
+def test_a_running_projection_follows_events_as_they_are_recorded(
+    filled: Ledger, tmp_path: Path
+) -> None:
+    env, view = view_env(filled, tmp_path)
+    with ProjectionRunner(
+        application_class=LedgerApplication, projection_class=SharesPerRecipient,
+        view_class=view, env=env,
+    ) as runner:  # fmt: skip
+        runner.wait(filled.size, timeout=20)
+        receipt = filled.record(**NEW_SHARE)  # while the runner waits for more
+        runner.wait(receipt.sequence, timeout=20)
+        shares = runner.view.recipients()
+        runner.view.datastore.close()  # type: ignore[attr-defined]
+    assert shares["isp:fibrelink"]["cust-1002"] == ["user.contact.address"]
+
+
 def test_the_notification_log_is_the_ledger_in_order_and_holds_no_personal_value(
     filled: Ledger,
 ) -> None:
