@@ -16,13 +16,25 @@ import hmac
 import itertools
 import os
 import re
+import threading
 import time
 import uuid as uuidlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import LocalNotificationLog
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    Notification,
+    PersistenceError,
+    StoredEvent,
+    Subscription,
+)
 
 from ledger.config import Config, load_config
 from ledger.core import chain
@@ -124,6 +136,7 @@ class Ledger:
         # what the newest ledger.vocabulary event recorded (None before the first event)
         self.recorded_config: Config | None = None
         self.config_problem: str | None = None  # why the recorded one could not be used
+        self._recorder: LedgerRecorder | None = None
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -637,6 +650,24 @@ class Ledger:
         """How many events the ledger holds."""
         return self.store.head().sequence
 
+    # -- eventsourcing's notification log ----------------------------------------------------
+
+    @property
+    def recorder(self) -> LedgerRecorder:
+        """The ledger's events through eventsourcing's ``ApplicationRecorder`` API, read only:
+        ``select_notifications(start, limit)`` gives ``Notification`` objects whose ``id`` is
+        the ledger sequence, ``topic`` the event type and ``state`` the stored record bytes
+        (canonical JSON; personal data values inside stay encrypted envelopes)."""
+        if self._recorder is None:
+            self._recorder = LedgerRecorder(self)
+        return self._recorder
+
+    @property
+    def notification_log(self) -> LocalNotificationLog:
+        """eventsourcing's notification log over :attr:`recorder` (sections such as
+        ``log["1,10"]``, or ``log.select(start, limit)``)."""
+        return LocalNotificationLog(self.recorder)
+
     # -- reading -----------------------------------------------------------------------------
 
     def export(
@@ -754,6 +785,117 @@ class Ledger:
     def read(self, subject: str, *, actor: str, purpose: str) -> list[dict[str, Any]]:
         """A subject's events with values decrypted; recorded first as an access."""
         return list(self.export(subject=subject, decrypt=True, actor=actor, purpose=purpose))
+
+
+class LedgerRecorder(ApplicationRecorder):
+    """eventsourcing's application recorder over the ledger's events (see
+    :attr:`Ledger.recorder`), bounded to the chain: a row outside sequences 1 to the head
+    (inserted by SQL, say) is never given out. Writing through it is refused: only
+    :meth:`Ledger.record` and its kin append, because an event must be chained and sealed."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[ApplicationRecorder]:
+        """The store's own eventsourcing recorder, its errors as the ledger's (StoreError)."""
+        shown = mask_url(self.ledger.store.url)
+        recorder = getattr(self.ledger.store, "recorder", None)
+        if not isinstance(recorder, ApplicationRecorder):
+            raise StoreError(f"{shown} has no eventsourcing recorder")
+        try:
+            yield recorder
+        except PersistenceError as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise StoreError(
+                f"cannot read the notification log of {shown}: {type(exc).__name__}: {first}"
+            ) from None
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        """Refused (StoreError): events are appended only through the ledger."""
+        raise StoreError(
+            "the notification log is read only: record events with Ledger.record or "
+            "record_many, which chain and seal them"
+        )
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """The stored event whose originator id is *originator_id* (an event's uuid names
+        one event, at version 1), as eventsourcing selects an aggregate's events."""
+        with self._reading() as recorder:
+            return recorder.select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """Up to *limit* notifications from *start* (to *stop*, and never past the head), in
+        sequence order, optionally only of the event types *topics*."""
+        head = self.ledger.size
+        stop = head if stop is None else min(stop, head)
+        if start is None or start < 1:
+            start, inclusive_of_start = 1, True
+        with self._reading() as recorder:
+            return recorder.select_notifications(
+                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+            )
+
+    def max_notification_id(self) -> int | None:
+        """The ledger's size; None while it holds no event."""
+        return self.ledger.size or None
+
+    def subscribe(
+        self, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> Subscription[ApplicationRecorder]:
+        """The notifications after *gt*, then each new one as it is recorded (polled: the
+        ledger's writers send no notification to listen for)."""
+        return PolledSubscription(self, gt=gt, topics=topics)
+
+
+class PolledSubscription(Subscription[ApplicationRecorder]):
+    """eventsourcing's subscription to a notification log, by polling it: blocks when every
+    recorded event has been given out, and continues when new ones are recorded."""
+
+    interval = 0.1  # seconds between looks while nothing new is there
+    batch = 500
+
+    def __init__(
+        self, recorder: ApplicationRecorder, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> None:
+        super().__init__(recorder, gt=gt, topics=topics)
+        self._ready: deque[Notification] = deque()
+        self._woken = threading.Event()
+
+    def stop(self) -> None:
+        super().stop()
+        self._woken.set()
+
+    def __next__(self) -> Notification:
+        while not self._has_been_stopped:
+            if self._ready:
+                return self._ready.popleft()
+            found = self._recorder.select_notifications(
+                self._last_notification_id or 0, self.batch, topics=self._topics,
+                inclusive_of_start=False,
+            )  # fmt: skip
+            if found:
+                self._ready.extend(found)
+                self._last_notification_id = found[-1].id
+            else:
+                self._woken.wait(self.interval)
+        raise StopIteration
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,25 +1,25 @@
 """Keeping the projections' tables in step with the chain: exactly once, rebuildable, sealed.
 
-The tables live in the ledger's own database (through SQLAlchemy). Events are
-read from the notification log (the stored-events table, in notification id order) after
-the last tracked position,
-turned into fact rows, and written together with the new tracked position and the extended
-seal (see :mod:`.integrity`) in one transaction: a crash leaves either all or none, so nothing
-is applied twice. A rebuild empties the tables and replays the whole chain; both paths run the
-same code, so they give the same tables. Writers take turns (the seal's lock); before
-extending the tables a writer checks that the tracked position and the seal agree with the
-chain, and refuses by name when they do not.
+The tables live in the ledger's own database (through SQLAlchemy). Events are read from the
+ledger's notification log (:attr:`ledger.api.Ledger.recorder`, eventsourcing's
+``select_notifications``: notification id = ledger sequence, never past the head) after the
+last tracked position, turned into fact rows, and written together with the new tracked
+position (eventsourcing's ``Tracking``, kept by :class:`FactsTracking`, a ``TrackingRecorder``)
+and the extended seal (see :mod:`.integrity`) in one transaction: a crash leaves either all or
+none, so nothing is applied twice. A rebuild empties the tables and replays the whole chain;
+both paths run the same code, so they give the same tables. Writers take turns (the seal's
+lock); before extending the tables a writer checks that the tracked position and the seal
+agree with the chain, and refuses by name when they do not.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import Tracking, TrackingRecorder
 from sqlalchemy import Engine, Index, Table, create_engine, delete, insert, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as DuplicateRow
@@ -28,6 +28,7 @@ from sqlalchemy.pool import StaticPool
 from ledger.api import Ledger
 from ledger.core import chain, spec
 from ledger.core.canonical import utc_timestamp
+from ledger.errors import LedgerError
 from ledger.store.engine import sqlalchemy_engine
 
 from . import facts, integrity
@@ -49,6 +50,55 @@ class Status:
     def behind(self) -> int | None:
         """Events not applied yet; None when the tracked position is beyond the head."""
         return None if self.position > self.head else self.head - self.position
+
+
+class FactsTracking(TrackingRecorder):
+    """eventsourcing's tracking recorder over the projections' own ``projection_tracking``
+    table: how far along the ledger's notification log the fact tables are, as ``Tracking``
+    (application name :data:`.integrity.NAME`, notification id = ledger sequence).
+
+    The position lives beside the fact rows and the seal, in the projections' database, and
+    moves only in their transaction (:meth:`track`), which the integrity check relies on; so
+    ``insert_tracking`` on its own, which would move it past the rows, is refused. Reading it
+    (``max_tracking_id``, ``has_tracking_id``, ``wait``) is eventsourcing's own: a writer can
+    ``wait(NAME, receipt.sequence)`` for the projections to have applied its event."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        """Refused: the position is written only with the rows and the seal (:meth:`track`)."""
+        raise LedgerError(
+            "the projections' tracked position moves only together with their rows and seal: "
+            "Projections.catch_up() or rebuild() writes it"
+        )
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        """The tracked position as stored (not checked against the chain), None before any
+        event is applied; ProjectionMismatch when it is not a position."""
+        if application_name != NAME:
+            return None  # these tables track the ledger's events under one name only
+        with self.engine.connect() as conn:
+            return integrity.tracked(conn) or None
+
+    @staticmethod
+    def track(conn: Connection, tracking: Tracking) -> None:
+        """Move the tracked position forward to *tracking*, in the transaction *conn* that
+        writes the rows and the seal (never back: a position not beyond the stored one fails
+        on the table's key, as eventsourcing's single-row tracking refuses it)."""
+        table = facts.tracking
+        moved = conn.execute(
+            update(table)
+            .where(table.c.name == tracking.application_name)
+            .where(table.c.position < tracking.notification_id)
+            .values(position=tracking.notification_id)
+        ).rowcount
+        if not moved:
+            conn.execute(
+                insert(table).values(
+                    name=tracking.application_name, position=tracking.notification_id
+                )
+            )
 
 
 def engine_for(url: str) -> Engine:
@@ -73,6 +123,7 @@ class Runner:
             self.engine = engine_for(ledger.store.url)
         _create_tables(self.engine)
         integrity.prepare(self.engine)
+        self.tracking = FactsTracking(self.engine)
         self._inserts = {table: _insert_sql(table, self.engine) for table in facts.FACT_TABLES}
         self.high = 0  # the highest position this process saw tracked: it never goes back
 
@@ -138,7 +189,7 @@ class Runner:
                 if last < start or last_hash is None:
                     return applied
                 applied += last - start + 1
-                self._track(conn, Tracking(NAME, last))
+                self.tracking.track(conn, Tracking(NAME, last))
                 integrity.write_seal(conn, seal.extended(last, last_hash, tally))
                 self.high = max(self.high, last)
 
@@ -165,7 +216,7 @@ class Runner:
                 index.create(conn)
             integrity.install_guards(conn)
             if position:
-                self._track(conn, Tracking(NAME, position))
+                self.tracking.track(conn, Tracking(NAME, position))
             now = utc_timestamp(datetime.now(UTC))
             made = Seal.empty().extended(position, last_hash, tally)
             integrity.write_seal(conn, replace(made, full_at=now, full_position=position,
@@ -178,38 +229,24 @@ class Runner:
     ) -> tuple[int, bytes | None]:
         """Apply up to a chunk of events from *start*, adding the rows written to *tally*;
         the last sequence applied and its hash in the chain."""
-        with self.ledger.store.snapshot() as snapshot:
-            rows = list(itertools.islice(snapshot.rows(start, head), _CHUNK))
-        if not rows:
+        notifications = self.ledger.recorder.select_notifications(start, _CHUNK, stop=head)
+        if not notifications:
             return start - 1, None
         batch: dict[Table, list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            if spec.is_system_type(row.type) and row.type != facts.VOCABULARY_TYPE:
+        for notification in notifications:
+            kind = notification.topic  # the event type
+            if spec.is_system_type(kind) and kind != facts.VOCABULARY_TYPE:
                 continue  # the ledger's own records: only the settings in force are facts
-            for table, new in facts.facts(row.sequence, chain.parse(row.state).event).items():
+            event = chain.parse(notification.state).event
+            for table, new in facts.facts(notification.id, event).items():
                 if new:
                     batch[table].extend(new)
         for table in facts.FACT_TABLES:
             if batch.get(table):
                 conn.exec_driver_sql(self._inserts[table], batch[table])
                 tally.add_dicts(table, batch[table])
-        return rows[-1].sequence, rows[-1].hash
-
-    @staticmethod
-    def _track(conn: Connection, tracking: Tracking) -> None:
-        table = facts.tracking
-        moved = conn.execute(
-            update(table)
-            .where(table.c.name == tracking.application_name)
-            .where(table.c.position < tracking.notification_id)
-            .values(position=tracking.notification_id)
-        ).rowcount
-        if not moved:
-            conn.execute(
-                insert(table).values(
-                    name=tracking.application_name, position=tracking.notification_id
-                )
-            )
+        last = notifications[-1].id
+        return last, self.ledger.store.rows_at([last])[0].hash  # the seal names the chain's hash
 
 
 def _create_tables(engine: Engine) -> None:
