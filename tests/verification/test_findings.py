@@ -284,3 +284,46 @@ def test_the_check_since_a_checkpoint_finds_what_a_full_verify_finds(
     assert since.start == signed and since.base is not None  # from the checkpoint
     assert full.finding is not None and full.finding.kind is kind, full.finding
     assert since.report.finding == full.finding and since.report.first_bad == position
+
+
+# -- two tamperings at once: the first position wins, on both paths --------------------------
+
+
+def test_a_stray_row_is_reported_first_on_both_paths_whatever_else_is_wrong(
+    closed: Store,
+) -> None:
+    remove_a_row(closed)
+    store_a_row_before_the_first(closed)
+    one, several = _both(closed, keys=False)
+    assert one.finding is not None and one.finding.kind is FindingKind.STRAY
+    assert several.to_dict() == one.to_dict() and one.checked == 0
+
+
+def test_an_upper_tree_node_before_a_bad_row_of_the_same_range_is_found_first(
+    store: tuple[str, Path],
+) -> None:
+    from ledger.demo.workload import generate
+
+    url, folder = store
+    with Ledger.init(url, folder) as ledger:
+        ledger.record_many(list(generate(100)))  # ranges of 3 chunks: events 13-24 is one
+        size = ledger.size
+    tampered = Store(url, folder, size)
+    change_a_tree_node(tampered)  # level 3, completed by event 16: checked by the parent
+    state, _, _ = tampered.row(20)
+    tampered.sql("UPDATE ledger_events SET state = :s WHERE {seq} = 20",
+                 s=state.replace(b'"seq"', b'"seQ"'))  # fmt: skip
+    one, several = _both(tampered, keys=False)
+    assert one.finding is not None and one.finding.kind is FindingKind.TREE
+    assert one.first_bad == 16 and several.to_dict() == one.to_dict()
+
+
+def test_a_removed_newest_row_is_named_by_the_row_beyond_the_head_on_both_paths(
+    closed: Store,
+) -> None:
+    appended = append_a_row_behind_the_head(closed)
+    remove_the_newest_row(closed)
+    one, several = _both(closed, keys=False)
+    assert one.finding is not None and one.finding.kind is FindingKind.MISSING
+    assert f"the next stored row is {appended}" in one.finding.reason
+    assert several.to_dict() == one.to_dict()
