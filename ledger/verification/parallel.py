@@ -8,7 +8,8 @@ comparing every stored node of levels 1 to ``CHUNK_LEVEL``. The range before che
 that stored hash against its own record, so every link is checked by someone. The
 parent then folds the chunks' roots into the upper levels, compares those stored
 nodes, checks the head, and reports the first bad position over all ranges: the
-same report the one-core path gives.
+same report the one-core path gives, made by the same checks (:mod:`checker`'s
+ChainChecker, TreeChecker, check_stray and check_end), stray rows first as there.
 
 Workers are forked (they inherit the seal key; nothing secret crosses a pipe) and
 each opens its own read-only connection; every range is bounded by the head the
@@ -34,6 +35,7 @@ from ledger.verification.checker import (
     ChainChecker,
     Finding,
     FindingError,
+    FindingKind,
     Mac,
     TreeChecker,
     VerifyReport,
@@ -143,10 +145,8 @@ def _check(snapshot: Snapshot, job: _Job, result: RangeResult) -> None:
             result.roots.append(tree.builder.root())
             tree.builder = TreeBuilder()
             tree.offset += chunk_size
-    if checker.expected <= stop:  # named as the one-core path names it: by the next row
-        following = next(snapshot.rows(checker.expected), None)
-        number = None if following is None else following.sequence
-        raise missing(checker.expected, following=number, size=job.size).error()
+    if checker.expected <= stop:  # the parent names the row after the gap (see _named)
+        raise missing(checker.expected, size=job.size).error()
     result.edge = tree.builder.peaks()
 
 
@@ -207,9 +207,9 @@ def verify_parallel(
                     found.append((end, 1, exc.finding, end - 1))
                     break
             if result.error is not None:
-                bad = result.error.sequence
-                at = result.start if bad is None else bad  # a malformed row in the range
-                found.append((at, 0, result.error, max(0, min(at - 1, size))))
+                bad = result.error.sequence  # None: a row the store could not read
+                at, checked = (result.start, result.start) if bad is None else (bad, bad - 1)
+                found.append((at, 0, _named(snapshot, result.error, size), min(checked, size)))
             if found:
                 break
             edge = result.edge
@@ -235,6 +235,16 @@ def verify_parallel(
         return VerifyReport.failed(finding, size=size, checked=checked, seals_checked=sealed)
     return VerifyReport(intact=True, size=size, checked=size, seals_checked=sealed,
                         root=final.root().hex())  # fmt: skip
+
+
+def _named(snapshot: Snapshot, finding: Finding, size: int) -> Finding:
+    """A missing event named, as on one core, by the next row the parent's snapshot holds
+    (which may lie beyond the head); a worker's own connection may see rows appended since."""
+    if finding.kind is not FindingKind.MISSING or finding.sequence is None:
+        return finding
+    following = next(snapshot.rows(finding.sequence), None)
+    return missing(finding.sequence, following=None if following is None else following.sequence,
+                   size=size)  # fmt: skip
 
 
 def _finish(snapshot: Snapshot, head: Head, final: TreeBuilder, ledger_id: str,
