@@ -4,7 +4,6 @@ and which of the organisation's settings were in force at a moment."""
 from __future__ import annotations
 
 import bisect
-import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -15,15 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from ledger.config import Config
+from ledger.core.durations import add_months as add_months  # the ICO's month
 
 from . import facts
-
-
-def add_months(start: date, months: int) -> date:
-    """The corresponding date *months* later, or that month's last day where there is none."""
-    total = start.month - 1 + months
-    year, month = start.year + total // 12, total % 12 + 1
-    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
 @cache

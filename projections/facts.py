@@ -9,8 +9,7 @@ answers "as of T" by reading the facts whose ``at`` is at or before T, in
 from __future__ import annotations
 
 import functools
-import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -27,6 +26,7 @@ from sqlalchemy import (
     or_,
 )
 
+from ledger.core import durations
 from ledger.core.canonical import utc_timestamp
 from ledger.core.contract import parse_timestamp
 from ledger.core.spec import VOCABULARY_TYPE as VOCABULARY_TYPE  # the configuration in force
@@ -141,10 +141,6 @@ FACT_TABLES = (
     events, event_categories, event_subjects, holdings, erasures, shares, consents, settings
 )  # fmt: skip
 
-_DURATION = re.compile(
-    r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?"
-)
-
 
 def moment(text: str) -> datetime:
     """A stored RFC 3339 time as an aware datetime (it passed the contract)."""
@@ -162,28 +158,12 @@ def utc(text: str) -> str:
     return utc_timestamp(moment(text))
 
 
-@functools.lru_cache(maxsize=256)
-def _duration(duration: str) -> tuple[int, ...]:
-    match = _DURATION.fullmatch(duration)
-    if match is None:
-        raise ValueError(f"not an ISO 8601 duration: {duration}")
-    return tuple(int(g or 0) for g in match.groups())
+_duration = functools.lru_cache(maxsize=256)(durations.read_duration)  # few distinct values
 
 
 def add_duration(start: datetime, duration: str) -> datetime:
     """*start* plus an ISO 8601 duration; months and years move the calendar date."""
-    years, months, weeks, days, hours, minutes, seconds = _duration(duration)
-    total = start.month - 1 + months + 12 * years
-    year, month = start.year + total // 12, total % 12 + 1
-    day = min(start.day, _month_days(year, month))
-    moved = start.replace(year=year, month=month, day=day)
-    return moved + timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
-
-
-def _month_days(year: int, month: int) -> int:
-    if month == 12:
-        return 31
-    return (datetime(year, month + 1, 1) - datetime(year, month, 1)).days
+    return durations.add_duration(start, _duration(duration))
 
 
 # -- category matching ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ other key is described by its position, since a key, too, can carry personal dat
 
 from __future__ import annotations
 
-import calendar
 import difflib
 import functools
 import json
@@ -22,6 +21,7 @@ from typing import Any
 import orjson
 
 from ledger.core.countries import COUNTRY_CODES, TRANSFER_MECHANISMS, transfer_needs_mechanism
+from ledger.core.durations import Duration, add_duration, parse_duration
 from ledger.core.identifiers import looks_like_email, looks_like_phone
 from ledger.core.spec import RESERVED_ACTOR, RESERVED_SYSTEM
 from ledger.core.vocabulary import Kind, Vocabulary
@@ -101,10 +101,6 @@ _RFC3339 = re.compile(
 )
 _LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ][0-9]{2}:[0-9]{2}(?::[0-9.]+)?)?")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
-_DURATION = re.compile(
-    r"P(?:([0-9]{1,6})Y)?(?:([0-9]{1,6})M)?(?:([0-9]{1,6})W)?(?:([0-9]{1,6})D)?"
-    r"(?:T(?=[0-9])(?:([0-9]{1,6})H)?(?:([0-9]{1,6})M)?(?:([0-9]{1,6})S)?)?"
-)
 
 
 def _refuse(why: str, key: str | None = None, accepted: tuple[str, ...] = ()) -> InvalidEvent:
@@ -303,17 +299,17 @@ def _date(key: str, value: Any) -> date:
         raise _refuse("is not a real date (check the day of the month)", key) from None
 
 
-def _duration(key: str, value: Any) -> re.Match[str]:
-    match = _DURATION.fullmatch(_text(key, value, 64))
-    if match is None or not any(match.groups()):
+def _duration(key: str, value: Any) -> Duration:
+    duration = parse_duration(_text(key, value, 64))
+    if duration is None:
         raise _refuse(
             "must be an ISO 8601 duration such as P30D, P6Y, P1Y6M, P2W or PT12H "
             "(whole numbers, upper case, no sign)",
             key,
         )
-    if not any(int(g) for g in match.groups() if g):
+    if not any(duration):
         raise _refuse("must be longer than zero (leave retention out for no fixed period)", key)
-    return match
+    return duration
 
 
 def _country(key: str, value: Any) -> str:
@@ -551,20 +547,11 @@ def _check_together(kind: str, event: Mapping[str, Any], vocabulary: Vocabulary)
             raise _refuse(why, "exposed_from")
 
 
-def _retention_ends(start: datetime, match: re.Match[str]) -> None:
+def _retention_ends(start: datetime, duration: Duration) -> None:
     """Refuse a retention running past year 9999, where no date can say when it ends."""
-    years, months, weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    total = start.month - 1 + months + 12 * years
-    year, month = start.year + total // 12, total % 12 + 1
     try:
-        if year > 9999:
-            raise OverflowError
-        day = min(start.day, calendar.monthrange(year, month)[1])
-        end = start.replace(year=year, month=month, day=day) + timedelta(
-            weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds
-        )
-        end.astimezone(UTC)
-    except OverflowError:
+        add_duration(start, duration).astimezone(UTC)
+    except (OverflowError, ValueError):  # a year beyond 9999, by months or by elapsed time
         raise _refuse("runs past the year 9999 from at", "retention") from None
 
 

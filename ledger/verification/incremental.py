@@ -38,13 +38,16 @@ from ledger.log import merkle
 from ledger.log.merkle import TreeBuilder, leaf_hash
 from ledger.store.base import Head, Snapshot
 from ledger.verification.checker import (
-    STRAY,
     ChainChecker,
+    Finding,
+    FindingError,
+    FindingKind,
     Mac,
     TreeChecker,
     VerifyReport,
-    check_head_seal,
-    stray_row,
+    check_stray,
+    finding_of,
+    verify_rows,
 )
 
 # -- reading the stored tree -----------------------------------------------------------------
@@ -304,12 +307,13 @@ class StoreCheck:
         )
 
 
-def _inconsistent(size: int, why: str) -> IntegrityError:
-    return IntegrityError(
+def _inconsistent(size: int, why: str) -> FindingError:
+    return Finding(
+        FindingKind.CHECKPOINT,
         size,
         f"the ledger is not consistent with the checkpoint of size {size}: {why} (history "
         f"up to {size} was changed after it was signed; `ledger verify` finds the first change)",
-    )
+    ).error()
 
 
 def _consistent(
@@ -318,11 +322,12 @@ def _consistent(
     """The tree builder at *size* and event *size*'s hash, both proven to be those of the
     tree whose root is *root* (which vouches for them)."""
     if size > head.sequence:
-        raise IntegrityError(
+        raise Finding(
+            FindingKind.CHECKPOINT,
             head.sequence + 1,
             f"the checkpoint of size {size} commits to {size} events and the ledger holds only "
             f"{head.sequence}: the newest events were removed or an older copy restored",
-        )
+        ).error()
     positions = TreeBuilder.edge(size)
     found = snapshot.nodes(positions)
     missing = [p for p in positions if p not in found]
@@ -337,13 +342,14 @@ def _consistent(
         return builder, GENESIS
     row = next(snapshot.rows(size, size), None)
     if row is None:
-        raise IntegrityError(size, f"event {size} is missing")
+        raise Finding(FindingKind.MISSING, size, f"event {size} is missing").error()
     if not _included(snapshot, size, row.state, size, root):
         raise _inconsistent(size, f"event {size} is not the one it committed to")
     try:
         record = chain.parse(row.state)
     except ValueError as exc:
-        raise IntegrityError(size, f"the stored record is malformed: {exc}") from None
+        why = f"the stored record is malformed: {exc}"
+        raise Finding(FindingKind.MALFORMED, size, why).error() from None
     ChainChecker(ledger_id, mac, start=size, prev=record.prev).check(row)  # hash, columns, seal
     return builder, row.hash
 
@@ -360,49 +366,21 @@ def check_since(
 ) -> tuple[VerifyReport, bytes | None]:
     """Check the store against a tree of *start* events whose root *root* is trusted, then
     every event after it, as the module's doc says; the report and the root over them all."""
-    sealed = mac is not None
-    checked = 0
     try:
-        stray = stray_row(snapshot)  # one indexed query: no answer reads such a row
-        if stray is not None:
-            raise IntegrityError(stray, STRAY.format(stray))
+        check_stray(snapshot)  # one indexed query: no answer reads such a row
         builder, prev = _consistent(snapshot, head, start, root, ledger_id, mac)
-        checker = ChainChecker(ledger_id, mac, start=start + 1, prev=prev)
-        tree = TreeChecker(lambda level: snapshot.level(level, start >> level), snapshot.levels())
-        tree.builder = builder  # nodes completed by the events since: indexes from start >> level
-        for row in snapshot.rows(start + 1):
-            if row.sequence > head.sequence and checker.expected > head.sequence:
-                raise IntegrityError(
-                    row.sequence,
-                    f"event {row.sequence} lies beyond the head ({head.sequence} events): "
-                    "it was appended outside the ledger",
-                )
-            checker.check(row)
-            tree.add(row.sequence, row.state)
-            checked += 1
-            if progress is not None and checked % 10_000 == 0:
-                progress(checked)
-        if checker.expected <= head.sequence:
-            raise IntegrityError(
-                checker.expected,
-                f"event {checker.expected} is missing: the head records {head.sequence} events",
-            )
-        if head.hash != checker.prev:
-            raise IntegrityError(head.sequence, "the head's hash is not the newest event's hash")
-        check_head_seal(
-            head, ledger_id=ledger_id, mac=mac, keymap=keymap_digest(snapshot.generations())
-        )
-        tree.finish()
     except IntegrityError as exc:
-        failed = VerifyReport(
-            intact=False, size=head.sequence, checked=checked, first_bad=exc.sequence,
-            reason=exc.what, seals_checked=sealed,
-        )  # fmt: skip
+        failed = VerifyReport.failed(finding_of(exc), size=head.sequence, checked=0,
+                                     seals_checked=mac is not None)  # fmt: skip
         return failed, None
-    final = tree.builder.root()
-    report = VerifyReport(intact=True, size=head.sequence, checked=checked, seals_checked=sealed,
-                          root=final.hex())  # fmt: skip
-    return report, final
+    # nodes completed by the events since: indexes from start >> level
+    tree = TreeChecker(lambda level: snapshot.level(level, start >> level), snapshot.levels(),
+                       builder=builder)  # fmt: skip
+    report = verify_rows(
+        snapshot.rows(start + 1), head, ledger_id=ledger_id, mac=mac, progress=progress,
+        tree=tree, keymap=keymap_digest(snapshot.generations()), start=start, prev=prev,
+    )  # fmt: skip
+    return report, tree.builder.root() if report.intact else None
 
 
 def check_store(
@@ -446,13 +424,18 @@ def check_store(
 def review(report: VerifyReport, checkpoints: Sequence[StoredCheckpoint]) -> VerifyReport:
     """A whole-chain *report* joined with the stored checkpoints' verdicts: the first bad
     position of either (a row's problem first at the same position)."""
-    found: list[tuple[int, int, str]] = []
+    found: list[tuple[int, int, Finding]] = []
     if not report.intact:
-        found.append((report.first_bad or 0, 0, report.reason or "not intact"))
-    found += [(c.position or 0, 1, c.problem) for c in checkpoints if c.problem is not None]
+        own = report.finding or Finding(FindingKind.KEYS, report.first_bad,
+                                        report.reason or "not intact")  # fmt: skip
+        found.append((report.first_bad or 0, 0, own))
+    found += [(c.position or 0, 1, Finding(FindingKind.CHECKPOINT, c.position, c.problem))
+              for c in checkpoints if c.problem is not None]  # fmt: skip
     if not found:
         return report
-    first_bad, _, reason = min(found)
+    found.sort(key=lambda entry: (entry[0], entry[1], entry[2].reason))
+    first_bad, _, finding = found[0]
     return VerifyReport(intact=False, size=report.size, checked=report.checked,
-                        first_bad=first_bad, reason=reason,
-                        seals_checked=report.seals_checked)  # fmt: skip
+                        first_bad=first_bad, reason=finding.reason,
+                        seals_checked=report.seals_checked,
+                        findings=tuple(f for _, _, f in found))  # fmt: skip

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ledger.core import chain
 from ledger.store.base import StoredRow, WrappedKey
+from ledger.verification.checker import Finding, FindingKind
 
 # The event types that can carry values (and so name data keys), and the one that destroys them.
 _VALUE_TYPES = frozenset({"collected", "rectified"})
@@ -26,6 +27,11 @@ class KeyProblem:
 
     sequence: int | None  # the event it concerns, when there is one
     reason: str
+
+    @property
+    def finding(self) -> Finding:
+        """As a verification's typed finding (for VerifyReport.failed)."""
+        return Finding(FindingKind.KEYS, self.sequence, self.reason)
 
 
 @dataclass

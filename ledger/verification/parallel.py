@@ -8,7 +8,8 @@ comparing every stored node of levels 1 to ``CHUNK_LEVEL``. The range before che
 that stored hash against its own record, so every link is checked by someone. The
 parent then folds the chunks' roots into the upper levels, compares those stored
 nodes, checks the head, and reports the first bad position over all ranges: the
-same report the one-core path gives.
+same report the one-core path gives, made by the same checks (:mod:`checker`'s
+ChainChecker, TreeChecker, check_stray and check_end), stray rows first as there.
 
 Workers are forked (they inherit the seal key; nothing secret crosses a pipe) and
 each opens its own read-only connection; every range is bounded by the head the
@@ -21,22 +22,28 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
 from ledger.core.chain import GENESIS, keymap_digest
 from ledger.errors import IntegrityError, LedgerError, StoreError
-from ledger.log.merkle import TreeBuilder, leaf_hash
+from ledger.log.merkle import TreeBuilder
 from ledger.store import open_store
 from ledger.store.base import Head, Snapshot
 from ledger.verification.checker import (
-    STRAY,
     ChainChecker,
+    Finding,
+    FindingError,
+    FindingKind,
     Mac,
+    TreeChecker,
     VerifyReport,
-    check_head_seal,
-    stray_row,
+    beyond_head,
+    check_end,
+    check_stray,
+    finding_of,
+    missing,
 )
 
 CHUNK_LEVEL = 10  # chunks of 1,024 leaves: perfect subtrees a worker checks whole
@@ -61,7 +68,7 @@ class RangeResult:
     stop: int
     roots: list[bytes] = field(default_factory=list)  # complete chunks' roots, in order
     edge: list[bytes] = field(default_factory=list)  # a final partial chunk's perfect subtrees
-    error: tuple[int, str] | None = None  # first bad sequence and why
+    error: Finding | None = None  # the first bad position and why
     failure: str | None = None  # the store could not be read
 
 
@@ -110,7 +117,7 @@ def _work(tasks: list[tuple[int, int]], sender: Connection) -> None:
                     try:
                         _check(snapshot, job, result)
                     except IntegrityError as exc:
-                        result.error = (exc.sequence or 0, exc.what)
+                        result.error = finding_of(exc)
                     sender.send(result)
         finally:
             store.close()
@@ -120,44 +127,27 @@ def _work(tasks: list[tuple[int, int]], sender: Connection) -> None:
 
 
 def _check(snapshot: Snapshot, job: _Job, result: RangeResult) -> None:
-    start, stop, top = result.start, result.stop, job.chunk_level
+    """Leaves [start, stop) as the one-core path checks them; the complete chunks' roots and
+    the final partial chunk's subtrees into *result*."""
+    start, stop = result.start, result.stop
     prev = GENESIS
     if start > 0:
         before = next(snapshot.rows(start, start), None)
         # A missing row before the range is reported by the range that holds it (earlier).
         prev = before.hash if before is not None else b""
     checker = ChainChecker(job.ledger_id, job.mac, start=start + 1, prev=prev)
-    streams: dict[int, Iterator[tuple[int, bytes]]] = {}
-    builder, chunk_start, chunk_size = TreeBuilder(), start, 1 << top
+    tree = TreeChecker(lambda level: snapshot.level(level, start >> level, stop >> level))
+    tree.offset, chunk_size = start, 1 << job.chunk_level
     for row in snapshot.rows(start + 1, stop):
         checker.check(row)
-        for level, index, digest in builder.append(leaf_hash(row.state))[1:]:
-            stream = streams.get(level)
-            if stream is None:
-                stream = streams[level] = snapshot.level(level, start >> level, stop >> level)
-            position = (chunk_start >> level) + index
-            if next(stream, None) != (position, digest):
-                raise IntegrityError(
-                    row.sequence,
-                    f"the stored Merkle tree node (level {level}, index {position}) does not "
-                    "match the events: the tree was changed",
-                )
-        if builder.size == chunk_size:
-            result.roots.append(builder.root())
-            builder, chunk_start = TreeBuilder(), chunk_start + chunk_size
-    if checker.expected <= stop:
-        following = next(snapshot.rows(checker.expected, job.size), None)
-        if following is not None:
-            raise IntegrityError(
-                checker.expected,
-                f"event {checker.expected} is missing "
-                f"(the next stored row is {following.sequence})",
-            )
-        raise IntegrityError(
-            checker.expected,
-            f"event {checker.expected} is missing: the head records {job.size} events",
-        )
-    result.edge = builder.peaks()
+        tree.add(row.sequence, row.state)
+        if tree.builder.size == chunk_size:
+            result.roots.append(tree.builder.root())
+            tree.builder = TreeBuilder()
+            tree.offset += chunk_size
+    if checker.expected <= stop:  # the parent names the row after the gap (see _named)
+        raise missing(checker.expected, size=job.size).error()
+    result.edge = tree.builder.peaks()
 
 
 def verify_parallel(
@@ -174,14 +164,20 @@ def verify_parallel(
     chunk_level = CHUNK_LEVEL  # read now: tests make them small
     head = snapshot.head()
     size = head.sequence
+    sealed = mac is not None
+    try:  # first, as on one core: no range needs checking to report it
+        check_stray(snapshot)
+    except FindingError as exc:
+        return VerifyReport.failed(exc.finding, size=size, checked=0, seals_checked=sealed)
     # at least four tasks a worker where the chain allows, so the work balances
     range_chunks = max(1, min(RANGE_CHUNKS, (size >> chunk_level) // (4 * workers)))
     _JOB = _Job(url, ledger_id, mac, size, chunk_level)
-    found: list[tuple[int, int, str]] = []  # (sequence, stage, reason)
-    upper = _Upper(snapshot, chunk_level, size)
+    found: list[tuple[int, int, Finding, int]] = []  # (sequence, stage, finding, checked)
+    upper = TreeChecker(lambda level: snapshot.level(level, 0, size >> level), base=chunk_level)
     tasks = ranges(size, chunk_level, range_chunks)
     context = multiprocessing.get_context("fork")
     pipes, processes = [], []
+    edge: list[bytes] = []  # the final partial chunk's perfect subtrees
     # The workers inherit this process's objects: frozen, the collector leaves them alone, so
     # they are not copied page by page into every worker (and are not scanned here meanwhile).
     gc.freeze()
@@ -202,15 +198,21 @@ def verify_parallel(
                 raise StoreError("a verification worker stopped without a result") from None
             if result.failure is not None:
                 raise StoreError(f"verification could not read the store: {result.failure}")
+            # the chunks checked whole before any bad row: their upper nodes come first
+            for chunk, chunk_root in enumerate(result.roots):
+                end = result.start + ((chunk + 1) << chunk_level)
+                try:
+                    upper.add_hash(end, chunk_root)
+                except FindingError as exc:
+                    found.append((end, 1, exc.finding, end - 1))
+                    break
             if result.error is not None:
-                found.append((result.error[0], 0, result.error[1]))
+                bad = result.error.sequence  # None: a row the store could not read
+                at, checked = (result.start, result.start) if bad is None else (bad, bad - 1)
+                found.append((at, 0, _named(snapshot, result.error, size), min(checked, size)))
+            if found:
                 break
-            upper.partial = result.edge
-            try:
-                upper.add(result.roots)
-            except IntegrityError as exc:
-                found.append((exc.sequence or 0, 1, exc.what))
-                break
+            edge = result.edge
             if progress is not None:
                 progress(result.stop)
     finally:
@@ -223,76 +225,42 @@ def verify_parallel(
         for receiver in pipes:
             receiver.close()
     if not found:
+        final = TreeBuilder.resume(size, upper.builder.peaks() + edge)
         try:
-            root = _finish(snapshot, head, upper, ledger_id, mac)
+            _finish(snapshot, head, final, ledger_id, mac)
         except IntegrityError as exc:
-            found.append((exc.sequence or 0, 2, exc.what))
-    sealed = mac is not None
+            found.append((size, 2, finding_of(exc), size))
     if found:
-        first_bad, stage, reason = min(found)
-        return VerifyReport(
-            intact=False,
-            size=size,
-            checked=size if stage == 2 else max(0, min(first_bad - 1, size)),
-            first_bad=first_bad,
-            reason=reason,
-            seals_checked=sealed,
-        )
-    return VerifyReport(intact=True, size=size, checked=size, seals_checked=sealed, root=root)
+        _, _, finding, checked = min(found, key=lambda entry: entry[:2])
+        return VerifyReport.failed(finding, size=size, checked=checked, seals_checked=sealed)
+    return VerifyReport(intact=True, size=size, checked=size, seals_checked=sealed,
+                        root=final.root().hex())  # fmt: skip
 
 
-class _Upper:
-    """The levels above the chunks: fold the chunks' roots, compare the stored nodes."""
-
-    def __init__(self, snapshot: Snapshot, chunk_level: int, size: int) -> None:
-        self.snapshot, self.base, self.size = snapshot, chunk_level, size
-        self.builder = TreeBuilder()
-        self.streams: dict[int, Iterator[tuple[int, bytes]]] = {}
-        self.partial: list[bytes] = []  # the final partial chunk's perfect subtrees
-
-    def add(self, roots: list[bytes]) -> None:
-        for chunk_root in roots:
-            for height, index, digest in self.builder.append(chunk_root)[1:]:
-                level = self.base + height
-                stream = self.streams.get(level)
-                if stream is None:
-                    stream = self.streams[level] = self.snapshot.level(level, 0, self.size >> level)
-                if next(stream, None) != (index, digest):
-                    raise IntegrityError(
-                        (index + 1) << level,
-                        f"the stored Merkle tree node (level {level}, index {index}) does not "
-                        "match the events: the tree was changed",
-                    )
+def _named(snapshot: Snapshot, finding: Finding, size: int) -> Finding:
+    """A missing event named, as on one core, by the next row the parent's snapshot holds
+    (which may lie beyond the head); a worker's own connection may see rows appended since."""
+    if finding.kind is not FindingKind.MISSING or finding.sequence is None:
+        return finding
+    following = next(snapshot.rows(finding.sequence), None)
+    return missing(finding.sequence, following=None if following is None else following.sequence,
+                   size=size)  # fmt: skip
 
 
-def _finish(snapshot: Snapshot, head: Head, upper: _Upper, ledger_id: str, mac: Mac | None) -> str:
-    """The checks after the last row, in the one-core path's order; the root (hex)."""
+def _finish(snapshot: Snapshot, head: Head, final: TreeBuilder, ledger_id: str,
+            mac: Mac | None) -> None:  # fmt: skip
+    """The checks after the last row, the one-core path's, in its order; *final*: the tree
+    of every event, folded from the ranges."""
     size = head.sequence
-    stray = stray_row(snapshot)
-    if stray is not None:
-        raise IntegrityError(stray, STRAY.format(stray))
     beyond = next(snapshot.rows(size + 1), None)
     if beyond is not None:
-        raise IntegrityError(
-            beyond.sequence,
-            f"event {beyond.sequence} lies beyond the head ({size} events): "
-            "it was appended outside the ledger",
-        )
-    last = next(snapshot.rows(size, size), None)
-    if last is None or head.hash != last.hash:
-        raise IntegrityError(size, "the head's hash is not the newest event's hash")
-    check_head_seal(
-        head, ledger_id=ledger_id, mac=mac, keymap=keymap_digest(snapshot.generations())
-    )
-    for level in snapshot.levels():
-        extra = next(snapshot.level(level, size >> level), None)
-        if extra is not None:
-            raise IntegrityError(
-                size,
-                f"the stored Merkle tree has a node (level {level}, index {extra[0]}) "
-                "that no event accounts for",
-            )
-    return TreeBuilder.resume(size, upper.builder.peaks() + upper.partial).root().hex()
+        raise beyond_head(beyond.sequence, size).error()
+    last = GENESIS if size == 0 else next((r.hash for r in snapshot.rows(size, size)), None)
+    check_end(head, expected=size + 1, last=last, ledger_id=ledger_id, mac=mac,
+              keymap=keymap_digest(snapshot.generations()))  # fmt: skip
+    tree = TreeChecker(lambda level: snapshot.level(level, size >> level), snapshot.levels(),
+                       builder=final)  # fmt: skip
+    tree.finish()
 
 
 __all__ = ["verify_parallel", "workers_for"]
