@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ledger import Ledger
 from ledger.demo.workload import name_collected
+from ledger.errors import PurgePending
 
 PER_WRITER = 1000
 WRITERS = 4
@@ -23,13 +24,19 @@ def _write(url: str, keys: str, writer: int) -> None:
                       "system": "crm", "id": f"w{writer}-{n}-a{k}"} for k in range(4)]
                 )  # fmt: skip
             if n % 25 == 24:
-                ledger.record(
-                    "erased",
-                    actor=f"svc:w{writer}",
-                    subject=subject,
-                    categories=["*"],
-                    reason="request",
-                )
+                try:
+                    ledger.record(
+                        "erased",
+                        actor=f"svc:w{writer}",
+                        subject=subject,
+                        categories=["*"],
+                        reason="request",
+                    )
+                except PurgePending as pending:
+                    # Another writer's open transaction can hold up the clean-up (PostgreSQL
+                    # keeps deleted rows while an older snapshot may see them): the erasure is
+                    # recorded, and the purge is finished later (checked at the end).
+                    assert len(pending.receipts) == 1
                 continue
             event = name_collected(
                 subject,
@@ -67,3 +74,6 @@ def test_concurrent_writer_processes_build_one_valid_chain(store_url: str, tmp_p
         # values written after a concurrent erasure are still readable with the keys
         read = ledger.read("cust-0-0", actor="staff:dpo", purpose="essential.legal_obligation")
         assert read[-1]["type"] in {"collected", "erased"}
+        # with the writers gone, whatever purge they left pending finishes
+        assert ledger.finish_purges() == []
+        assert ledger.status().pending == []
