@@ -1,7 +1,8 @@
 """The `ledger` command: thin click wrappers over the Python API, formatting only.
 
-Exit codes: 0 success, 1 integrity failure (verify), 2 refused input, usage or
-an unreadable store, 3 an internal error (a bug: please report it).
+Exit codes (``exit_codes``): 0 success, 1 integrity failure, 2 refused input, usage or
+an unreadable store, 3 an internal error (a bug: please report it), 4 recorded but a purge
+is pending.
 """
 
 from __future__ import annotations
@@ -32,9 +33,6 @@ from ledger.demo import story as demo_story
 from ledger.errors import LedgerError, PurgePending
 from ledger.files import MAX_NOTE_FILE, check_output, private_output, read_limited, write_private
 from ledger.importer import import_lines, summarise
-from ledger.projections import Projections
-from ledger.projections.model import rfc3339
-from ledger.projections.report import render_report
 from ledger.store import open_store
 from ledger.store.base import PendingPurge
 from ledger.store.copy import copy_ledger
@@ -49,6 +47,9 @@ from ledger.transparency import (
 )
 from ledger.verification.checker import VerifyReport
 from ledger.verification.replay import Finding
+
+from ._projections import Projections, compare_stored, render_report, rfc3339, with_projections
+from .exit_codes import INTEGRITY, INTERNAL, OK, PENDING, exit_code
 
 
 @dataclass(frozen=True)
@@ -78,39 +79,40 @@ class Settings:
 
 
 class LedgerGroup(click.Group):
-    """Turns the ledger's errors into one line on stderr and an exit code; never a traceback."""
+    """Turns every error into one line on stderr and the exit code ``exit_codes`` gives it;
+    never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except LedgerError as exc:
-            lines = str(exc).splitlines() or [""]  # one line, whatever a driver put in it
-            click.echo(f"error: {lines[0]}", err=True)
-            ctx.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-            ctx.exit(0)
-        except UnicodeError:  # e.g. undecodable bytes in an argument, reaching a driver
-            click.echo("error: an argument or input is not valid UTF-8 text", err=True)
-            ctx.exit(2)
-        except OSError as exc:  # the machine refused: a path too long, a folder not there...
-            where = f" ({str(exc.filename)[:200]})" if exc.filename else ""
-            click.echo(f"error: {exc.strerror or type(exc).__name__}{where}", err=True)
-            ctx.exit(2)
+            ctx.exit(OK)
         except Exception as exc:
-            if os.environ.get("LEDGER_DEBUG"):
+            code = exit_code(exc)
+            if code == INTERNAL and os.environ.get("LEDGER_DEBUG"):
                 raise
-            # The message of an unexpected error could quote input: name only its type.
-            click.echo(
-                f"error: internal error ({type(exc).__name__}); "
-                "set LEDGER_DEBUG=1 to see the traceback",
-                err=True,
-            )
-            ctx.exit(3)
+            click.echo(f"error: {_error_line(exc, code)}", err=True)
+            ctx.exit(code)
+
+
+def _error_line(exc: Exception, code: int) -> str:
+    """The one line an error is shown as."""
+    if code == INTERNAL:
+        # The message of an unexpected error could quote input: name only its type.
+        return f"internal error ({type(exc).__name__}); set LEDGER_DEBUG=1 to see the traceback"
+    if isinstance(exc, LedgerError):
+        return (str(exc).splitlines() or [""])[0]  # one line, whatever a driver put in it
+    if isinstance(exc, UnicodeError):
+        return "an argument or input is not valid UTF-8 text"
+    if isinstance(exc, OSError):
+        where = f" ({str(exc.filename)[:200]})" if exc.filename else ""
+        return f"{exc.strerror or type(exc).__name__}{where}"
+    return type(exc).__name__
 
 
 @click.group(cls=LedgerGroup)
@@ -208,7 +210,7 @@ def import_(settings: Settings, source: IO[bytes]) -> None:
     click.echo(text)
     if pending is not None:
         click.echo(f"purge pending: {pending}", err=True)
-        sys.exit(pending.exit_code)
+        sys.exit(exit_code(pending))
 
 
 def _progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
@@ -310,8 +312,6 @@ def verify(
         findings = ledger.revalidate() if contract and report.intact else []
         pending = ledger.store.pending()
         stale = ledger.status().stale if ledger.keys is not None else []
-        from ledger.projections.integrity import compare_stored, with_projections
-
         compared = compare_stored(ledger) if projections_too else None
     _print_report(
         with_projections(report, compared), as_json, findings if contract else None, pending,
@@ -325,7 +325,7 @@ def verify(
             "writable open destroys them (`ledger status`)"
         )
     if not report.intact or findings or (compared is not None and not compared.matches):
-        sys.exit(1)
+        sys.exit(INTEGRITY)
 
 
 @cli.command()
@@ -363,7 +363,7 @@ def status(settings: Settings, as_json: bool) -> None:
                 "written; is this an old copy or a restored backup of the store?"
             )
     if state.pending or state.missing or state.stale:
-        sys.exit(4)
+        sys.exit(PENDING)
 
 
 def _pending_line(note: PendingPurge) -> str:
@@ -573,7 +573,7 @@ def demo(parent: Path) -> None:
     ):
         click.echo(f"  ledger {command}")
     if not run.report.intact:
-        sys.exit(1)
+        sys.exit(INTEGRITY)
 
 
 def _demo_summary(p: Projections) -> None:

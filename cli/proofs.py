@@ -13,6 +13,7 @@ from ledger.files import check_output, write_private
 from ledger.log.verifier import verify_bundle
 from ledger.transparency import VerifiableLog, read_verifier, signing_verifiers
 
+from .exit_codes import INTEGRITY
 from .main import Settings, cli, pass_settings
 
 
@@ -139,12 +140,12 @@ def consistency(settings: Settings, old_size: int, new_size: int | None, as_json
 @click.option("--no-proofs", is_flag=True, help="Skip the proof timings.")
 def bench(sizes: tuple[int, ...], json_file: Path | None, no_proofs: bool) -> None:
     """Measure the ledger against plain eventsourcing and hashlib, in the same run."""
-    from ledger.projections.bench import measure, table
+    from ._projections import bench as benchmark
 
     if json_file is not None:
         check_output(json_file)  # refused before the measurements, not after
-    runs = [measure(n, proofs=not no_proofs) for n in (sizes or (10_000, 100_000))]
-    click.echo(table(runs))
+    runs = [benchmark.measure(n, proofs=not no_proofs) for n in (sizes or (10_000, 100_000))]
+    click.echo(benchmark.table(runs))
     if json_file is not None:
         figures = orjson.dumps([r.to_dict() for r in runs], option=orjson.OPT_INDENT_2)
         write_private(json_file, figures)
@@ -167,4 +168,4 @@ def verify_bundle_command(folder: Path, key_file: Path, as_json: bool) -> None:
     else:
         click.echo(f"NOT INTACT at {report.first_bad}: {report.reason}")
     if not report.intact:
-        raise SystemExit(1)
+        raise SystemExit(INTEGRITY)

@@ -16,9 +16,9 @@ import orjson
 
 from ledger.api import Ledger
 from ledger.errors import LedgerError, NotFound
-from ledger.projections import Projections
-from ledger.projections.model import plain, rfc3339
 
+from ._projections import Projections, plain, rfc3339
+from .exit_codes import INTEGRITY
 from .main import Settings, cli, pass_settings
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -345,4 +345,4 @@ def status(settings: Settings, as_json: bool) -> None:
         click.echo(f"tracked position {state.position}; the chain holds {state.head} events")
         click.echo(f"NOT MATCHING: {state.problem}")
     if state.problem is not None:
-        sys.exit(1)
+        sys.exit(INTEGRITY)

@@ -8,8 +8,8 @@ import click
 
 from ledger.errors import LedgerError
 from ledger.files import check_output, write_private
-from ledger.projections.report import render_report
 
+from ._projections import render_report
 from .main import Settings, cli, pass_settings
 from .questions import _projections, _when, as_of_option
 

@@ -2,6 +2,8 @@
 
 Messages name the problem and, where there is one, the fix. They never carry a
 personal data value: validation names keys and rules, not the values it refused.
+What an error means to a user of the command line (its exit code) is decided there, in
+``ledger.cli.exit_codes``, not here.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from collections.abc import Sequence
 
 class LedgerError(Exception):
     """Root of every error the ledger raises on purpose."""
-
-    exit_code = 2
 
 
 class InvalidEvent(LedgerError):
@@ -52,8 +52,6 @@ class InvalidEvent(LedgerError):
 
 class IntegrityError(LedgerError):
     """What is stored is not what was written: changed, removed, inserted or reordered."""
-
-    exit_code = 1
 
     def __init__(self, sequence: int | None, what: str) -> None:
         self.sequence = sequence
@@ -96,8 +94,6 @@ class PurgePending(LedgerError):
     note, finishes the purge at the next write or open, and ``ledger status`` shows it.
 
     ``receipts`` holds the receipts of the batch that was recorded."""
-
-    exit_code = 4
 
     def __init__(self, message: str, receipts: Sequence[object] = ()) -> None:
         self.receipts = list(receipts)
