@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ledger.errors import IntegrityError, LedgerError, PurgePending
+from ledger.errors import CheckpointError, IntegrityError, LedgerError, ProofError, PurgePending
 
 from ._projections import ProjectionMismatch
 
@@ -29,6 +29,11 @@ EXIT_CODES: Final[tuple[tuple[type[Exception], int], ...]] = (
     (PurgePending, PENDING),
     (IntegrityError, INTEGRITY),
     (ProjectionMismatch, INTEGRITY),
+    # Raised by the pure log code, and turned into an IntegrityError or a refusal wherever a
+    # user's input or a stored row can cause one; one that still escapes (the self-check of a
+    # proof over a damaged tree) is reported as the internal error it always was.
+    (CheckpointError, INTERNAL),
+    (ProofError, INTERNAL),
     (LedgerError, REFUSED),
     (UnicodeError, REFUSED),  # undecodable bytes in an argument or input, reaching a driver
     (OSError, REFUSED),  # the machine refused: a path too long, a folder not there...

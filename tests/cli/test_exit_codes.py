@@ -9,12 +9,15 @@ from click.testing import CliRunner
 from ledger.cli.exit_codes import EXIT_CODES, INTEGRITY, INTERNAL, PENDING, REFUSED, exit_code
 from ledger.cli.main import LedgerGroup
 from ledger.errors import (
+    BadSignature,
+    CheckpointError,
     ConfigError,
     IntegrityError,
     InvalidEvent,
     KeyUnavailable,
     LedgerError,
     NotFound,
+    ProofError,
     PurgePending,
     ReadOnlyStore,
     StoreError,
@@ -44,6 +47,10 @@ DOCUMENTED = [
     (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), REFUSED),
     (FileNotFoundError(2, "No such file or directory", "evidence"), REFUSED),
     (PermissionError(13, "Permission denied", "ledger.db"), REFUSED),
+    # the pure log code's errors, where no caller turned them into a domain error: a bug
+    (ProofError("the inclusion proof does not lead to the root"), INTERNAL),
+    (CheckpointError("a key name must be non-empty, without spaces or '+'"), INTERNAL),
+    (BadSignature("the signature by northgate-it/ledger does not verify"), INTERNAL),
     (KeyError("seq"), INTERNAL),
     (RuntimeError("unexpected"), INTERNAL),
 ]
