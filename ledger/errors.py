@@ -25,6 +25,10 @@ runs with nothing but ``cryptography`` installed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the annotation only: this module imports nothing of the ledger's
+    from ledger.sealing import Receipt
 
 
 class LedgerError(Exception):
@@ -111,7 +115,7 @@ class PurgePending(LedgerError):
 
     ``receipts`` holds the receipts of the batch that was recorded."""
 
-    def __init__(self, message: str, receipts: Sequence[object] = ()) -> None:
+    def __init__(self, message: str, receipts: Sequence[Receipt] = ()) -> None:
         self.receipts = list(receipts)
         super().__init__(message)
 
