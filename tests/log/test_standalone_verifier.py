@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +110,7 @@ def _origin(module: str) -> Path:
 def _minimal_venv(tmp_path: Path) -> Path:
     """A virtualenv that can import only the standard library, cryptography and ``ledger``."""
     prefix = tmp_path / "auditor-venv"
-    venv.EnvBuilder(with_pip=False, symlinks=True).create(prefix)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)
     links = tmp_path / "auditor-packages"
     links.mkdir()
     (links / "ledger").symlink_to(Path(chain.__file__).parents[1], target_is_directory=True)
@@ -259,3 +258,25 @@ def test_the_full_install_has_what_the_auditor_s_venv_lacks() -> None:
     for name in ABSENT:
         assert importlib.util.find_spec(name) is not None, name
     assert chain.loads is orjson.loads
+
+
+def test_importing_the_verifier_loads_no_store_even_where_everything_is_installed() -> None:
+    code = (
+        "import sys, ledger.verifier, ledger.log.verifier; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:])))"
+    )
+    heavy = ["sqlalchemy", "eventsourcing", "click", "psycopg", "alembic", "fideslang"]
+    ran = subprocess.run(
+        [sys.executable, "-c", code, *heavy], capture_output=True, text=True, check=True
+    )
+    assert ran.stdout.strip() == "[]"
+
+
+def test_the_package_still_offers_every_name_of_its_all() -> None:
+    import ledger
+
+    for name in ledger.__all__:
+        assert getattr(ledger, name).__name__ == name
+    assert set(ledger.__all__) <= set(dir(ledger))
+    with pytest.raises(AttributeError):
+        ledger.Ledgr  # type: ignore[attr-defined]  # noqa: B018
