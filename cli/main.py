@@ -1,7 +1,8 @@
 """The `ledger` command: thin click wrappers over the Python API, formatting only.
 
-Exit codes: 0 success, 1 integrity failure (verify), 2 refused input, usage or
-an unreadable store, 3 an internal error (a bug: please report it).
+Exit codes (``exit_codes``): 0 success, 1 integrity failure, 2 refused input, usage or
+an unreadable store, 3 an internal error (a bug: please report it), 4 recorded but a purge
+is pending.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import dataclasses
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import click
 import orjson
@@ -32,9 +33,6 @@ from ledger.demo import story as demo_story
 from ledger.errors import LedgerError, PurgePending
 from ledger.files import MAX_NOTE_FILE, check_output, private_output, read_limited, write_private
 from ledger.importer import import_lines, summarise
-from ledger.projections import Projections
-from ledger.projections.model import rfc3339
-from ledger.projections.report import render_report
 from ledger.store import open_store
 from ledger.store.base import PendingPurge
 from ledger.store.copy import copy_ledger
@@ -50,6 +48,9 @@ from ledger.transparency import (
 from ledger.verification.checker import VerifyReport
 from ledger.verification.replay import Finding
 
+from ._projections import Projections, compare_stored, render_report, rfc3339, with_projections
+from .exit_codes import INTEGRITY, INTERNAL, OK, PENDING, exit_code
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -60,7 +61,14 @@ class Settings:
     read_only: bool = False
 
     def signer(self) -> Signer:
+        """The checkpoint signing key in --signing-key."""
         return load_signer(self.signing)
+
+    def log(self, ledger: Ledger) -> VerifiableLog:
+        """The verifiable log, with the signing folder's verifier keys (its own and the
+        retired ones) to check stored checkpoints under, besides the keys recorded on the
+        ledger."""
+        return VerifiableLog(ledger, signing_verifiers(self.signing))
 
     def open(self, *, read_only: bool = False) -> Ledger:
         """The ledger; read-only when the command only reads, or when --read-only was given
@@ -78,39 +86,40 @@ class Settings:
 
 
 class LedgerGroup(click.Group):
-    """Turns the ledger's errors into one line on stderr and an exit code; never a traceback."""
+    """Turns every error into one line on stderr and the exit code ``exit_codes`` gives it;
+    never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except LedgerError as exc:
-            lines = str(exc).splitlines() or [""]  # one line, whatever a driver put in it
-            click.echo(f"error: {lines[0]}", err=True)
-            ctx.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-            ctx.exit(0)
-        except UnicodeError:  # e.g. undecodable bytes in an argument, reaching a driver
-            click.echo("error: an argument or input is not valid UTF-8 text", err=True)
-            ctx.exit(2)
-        except OSError as exc:  # the machine refused: a path too long, a folder not there...
-            where = f" ({str(exc.filename)[:200]})" if exc.filename else ""
-            click.echo(f"error: {exc.strerror or type(exc).__name__}{where}", err=True)
-            ctx.exit(2)
+            ctx.exit(OK)
         except Exception as exc:
-            if os.environ.get("LEDGER_DEBUG"):
+            code = exit_code(exc)
+            if code == INTERNAL and os.environ.get("LEDGER_DEBUG"):
                 raise
-            # The message of an unexpected error could quote input: name only its type.
-            click.echo(
-                f"error: internal error ({type(exc).__name__}); "
-                "set LEDGER_DEBUG=1 to see the traceback",
-                err=True,
-            )
-            ctx.exit(3)
+            click.echo(f"error: {_error_line(exc, code)}", err=True)
+            ctx.exit(code)
+
+
+def _error_line(exc: Exception, code: int) -> str:
+    """The one line an error is shown as."""
+    if code == INTERNAL:
+        # The message of an unexpected error could quote input: name only its type.
+        return f"internal error ({type(exc).__name__}); set LEDGER_DEBUG=1 to see the traceback"
+    if isinstance(exc, LedgerError):
+        return (str(exc).splitlines() or [""])[0]  # one line, whatever a driver put in it
+    if isinstance(exc, UnicodeError):
+        return "an argument or input is not valid UTF-8 text"
+    if isinstance(exc, OSError):
+        where = f" ({str(exc.filename)[:200]})" if exc.filename else ""
+        return f"{exc.strerror or type(exc).__name__}{where}"
+    return type(exc).__name__
 
 
 @click.group(cls=LedgerGroup)
@@ -157,7 +166,18 @@ class LedgerGroup(click.Group):
 def cli(
     ctx: click.Context, db: str, keys: Path, config: Path | None, signing: Path, read_only: bool
 ) -> None:
-    """A tamper-evident, encrypted audit ledger of personal-data events."""
+    """A tamper-evident, encrypted audit ledger of personal-data events.
+
+    Every command takes the store, keys folder, configuration and signing key from the
+    options here (or their environment variables).
+
+    Example:
+
+    \b
+        ledger init --origin northgate-it/ledger
+        ledger import events.jsonl
+        ledger --db postgresql://ledger@db:5432/ledger --keys /srv/ledger-keys verify
+    """
     ctx.obj = Settings(db, keys, config, signing, read_only)
 
 
@@ -168,10 +188,17 @@ pass_settings = click.make_pass_decorator(Settings)
 @click.option("--origin", default=None, help="The ledger's name in checkpoints.")
 @pass_settings
 def init(settings: Settings, origin: str | None) -> None:
-    """Create the store, its keys and its signing key; refuse to overwrite any of them.
+    """Create the store, its keys and its signing key.
 
-    Bad input is refused before anything is written; if any step fails, what was made is
-    removed again, so a retry starts clean."""
+    None of them is ever overwritten. Bad input is refused before anything is written; if
+    any step fails, what was made is removed again, so a retry starts clean.
+
+    Example:
+
+    \b
+        ledger init --origin northgate-it/ledger
+        ledger --db sqlite:///audit.db --keys audit-keys init
+    """
     if origin is not None:
         check_origin(origin)
     check_signing_folder(settings.signing)
@@ -193,7 +220,18 @@ def init(settings: Settings, origin: str | None) -> None:
 @click.argument("source", type=click.File("rb"))
 @pass_settings
 def import_(settings: Settings, source: IO[bytes]) -> None:
-    """Record the events of a JSON Lines FILE (or - for stdin): all of them or none."""
+    """Record the events of a JSON Lines file.
+
+    All of them are recorded, or none. SOURCE is a file, or - for standard input. Events
+    already on the ledger (the same id and content) are counted, not recorded again. Exit 4
+    if they were recorded but an erasure's purge is still pending.
+
+    Example:
+
+    \b
+        ledger import events.jsonl
+        ledger import - < events.jsonl
+    """
     pending: PurgePending | None = None
     with settings.open() as ledger:
         try:
@@ -208,7 +246,7 @@ def import_(settings: Settings, source: IO[bytes]) -> None:
     click.echo(text)
     if pending is not None:
         click.echo(f"purge pending: {pending}", err=True)
-        sys.exit(pending.exit_code)
+        sys.exit(exit_code(pending))
 
 
 def _progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
@@ -277,16 +315,25 @@ def verify(
     since_checkpoint: bool,
     projections_too: bool,
 ) -> None:
-    """Check that nothing stored was changed, removed, inserted or reordered.
+    """Check that nothing stored was tampered with.
 
-    Every stored checkpoint is checked too (its signature and its root): one that does not
-    verify is named, exit 1.
+    Nothing changed, removed, inserted or reordered: the chain, the Merkle tree, the seals
+    (with the keys), the head and the keys table are checked. Every stored checkpoint is
+    checked too (its signature and its root): one that does not verify is named, exit 1.
 
     Exit 0 when intact, 1 when not (naming the first bad sequence), 2 when the
     store cannot be read.
+
+    Example:
+
+    \b
+        ledger verify
+        ledger verify --json --contract --projections
+        ledger verify --since-checkpoint
+        ledger verify --checkpoint today.note --key ledger.vkey
     """
     with settings.open(read_only=True) as ledger:
-        log = VerifiableLog(ledger, signing_verifiers(settings.signing))
+        log = settings.log(ledger)
         checks: CheckpointReview | SinceCheck | None = None
         advance, finish = _progress(0 if since_checkpoint else ledger.size)
         try:
@@ -310,8 +357,6 @@ def verify(
         findings = ledger.revalidate() if contract and report.intact else []
         pending = ledger.store.pending()
         stale = ledger.status().stale if ledger.keys is not None else []
-        from ledger.projections.integrity import compare_stored, with_projections
-
         compared = compare_stored(ledger) if projections_too else None
     _print_report(
         with_projections(report, compared), as_json, findings if contract else None, pending,
@@ -325,18 +370,26 @@ def verify(
             "writable open destroys them (`ledger status`)"
         )
     if not report.intact or findings or (compared is not None and not compared.matches):
-        sys.exit(1)
+        sys.exit(INTEGRITY)
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @pass_settings
 def status(settings: Settings, as_json: bool) -> None:
-    """Show the ledger's size, its keys and any purge an erasure or rotation left pending.
+    """Show the size, the keys and any pending purge.
 
-    With the keys and a writable store, a pending purge is tried again first. Exit 0 when
-    nothing is pending, 4 while a purge is pending, a replaced key is still held or a key the
-    store needs is missing."""
+    A purge is what an erasure or a key rotation leaves to finish. With the keys and a
+    writable store, a pending purge is tried again first. Exit 0 when nothing is pending, 4
+    while a purge is pending, a replaced key is still held or a key the store needs is
+    missing.
+
+    Example:
+
+    \b
+        ledger status
+        ledger status --json
+    """
     with settings.open() as ledger:
         state = ledger.status()
     if as_json:
@@ -363,7 +416,7 @@ def status(settings: Settings, as_json: bool) -> None:
                 "written; is this an old copy or a restored backup of the store?"
             )
     if state.pending or state.missing or state.stale:
-        sys.exit(4)
+        sys.exit(PENDING)
 
 
 def _pending_line(note: PendingPurge) -> str:
@@ -419,6 +472,12 @@ def _print_report(
         click.echo(_pending_line(note))
 
 
+def _generator(rows: Iterator[dict[str, Any]]) -> Generator[dict[str, Any], None, None]:
+    """``Ledger.export``'s rows as the generator they are, so that they can be closed (ending
+    the read) when the output fails; the method is annotated as an iterator."""
+    return cast("Generator[dict[str, Any], None, None]", rows)
+
+
 @contextmanager
 def _output(path: Path | None) -> Iterator[IO[bytes]]:
     """Standard output (no path, or -), or a new owner-only file renamed onto *path*."""
@@ -460,14 +519,27 @@ def export(
     purpose: str | None,
     bundle: Path | None,
 ) -> None:
-    """Write the events as JSON Lines, with the ledger's fields (sequence, hashes)."""
+    """Write the events as JSON Lines, with the ledger's fields.
+
+    Each line is an event as the contract writes it, plus its sequence, times, uuid and
+    hashes; values stay encrypted unless --decrypt, which is recorded as an access first.
+    With --bundle, an offline evidence bundle for ``ledger verify-bundle`` instead.
+
+    Example:
+
+    \b
+        ledger export -o events.jsonl
+        ledger export --subject cust-1042 --decrypt --actor staff:dpo \\
+            --purpose essential.service.operations.support
+        ledger export --bundle evidence
+    """
     if (actor or purpose) and not decrypt:
         raise click.UsageError("--actor and --purpose go with --decrypt")
     if bundle is not None:
         if decrypt or subject or output:
             raise click.UsageError("--bundle takes the whole ledger, encrypted: no other options")
         with settings.open() as ledger:
-            log = VerifiableLog(ledger, signing_verifiers(settings.signing))
+            log = settings.log(ledger)
             count = log.export_bundle(bundle, settings.signer())
         click.echo(f"wrote {count} events and their checkpoints to {bundle}")
         return
@@ -476,7 +548,9 @@ def export(
     with (
         settings.open(read_only=not decrypt) as ledger,
         closing(
-            ledger.export(subject=subject, decrypt=decrypt, actor=actor, purpose=purpose)
+            _generator(
+                ledger.export(subject=subject, decrypt=decrypt, actor=actor, purpose=purpose)
+            )
         ) as rows,
     ):
         first = next(rows, None)  # the access is recorded before anything is written out
@@ -490,7 +564,16 @@ def export(
 @cli.command()
 @pass_settings
 def migrate(settings: Settings) -> None:
-    """Upgrade the store's schema to this release's (Alembic migrations)."""
+    """Upgrade the store's schema to this release's.
+
+    The migrations are Alembic's, shipped in the package; from schema 1 they need --keys.
+
+    Example:
+
+    \b
+        ledger migrate
+        ledger --db postgresql://ledger@db:5432/ledger --keys /srv/ledger-keys migrate
+    """
     before, after = migrate_store(settings.db, settings.keys)
     if before == after:
         click.echo(f"the store is already at schema revision {after}")
@@ -504,7 +587,17 @@ def migrate(settings: Settings) -> None:
 )
 @pass_settings
 def copy(settings: Settings, target: str) -> None:
-    """Copy the whole ledger to a new store: events, hashes, tree, checkpoints, wrapped keys."""
+    """Copy the whole ledger to a new store.
+
+    Events, hashes, seals, tree nodes, checkpoints and wrapped keys are copied as they are,
+    so the copy verifies with the same keys folder and against the same checkpoints.
+
+    Example:
+
+    \b
+        ledger copy --to postgresql://ledger@db:5432/ledger
+        ledger --db postgresql://ledger@db:5432/ledger copy --to sqlite:///ledger.db
+    """
     with settings.open(read_only=True) as ledger:
         destination = open_store(target)
         try:
@@ -526,7 +619,17 @@ def copy(settings: Settings, target: str) -> None:
     help="Where to create the demo's own fresh folder.",
 )
 def demo(parent: Path) -> None:
-    """Record the seed company's story in a fresh ledger, verify it, and summarise."""
+    """Record the seed company's story in a fresh ledger.
+
+    The story is verified and summarised, a checkpoint signed and the HTML report written,
+    all in a new folder of its own.
+
+    Example:
+
+    \b
+        ledger demo
+        ledger demo --dir /tmp
+    """
     run = demo_story.run(demo_story.fresh_folder(parent))
     recorded = sum(1 for receipt in run.receipts if receipt.recorded)
     click.echo(f"Northgate IT Services Ltd: {recorded} events recorded in {run.url}")
@@ -573,7 +676,7 @@ def demo(parent: Path) -> None:
     ):
         click.echo(f"  ledger {command}")
     if not run.report.intact:
-        sys.exit(1)
+        sys.exit(INTEGRITY)
 
 
 def _demo_summary(p: Projections) -> None:
@@ -623,5 +726,10 @@ def main() -> None:
     cli(prog_name="ledger")
 
 
-from . import proofs, questions  # noqa: E402, F401  (register their commands on `cli`)
+# The other command modules, one per command group, register their commands on `cli`.
+from . import bench as _bench  # noqa: E402, F401
+from . import bundle as _bundle  # noqa: E402, F401
+from . import keys as _keys  # noqa: E402, F401
+from . import proofs as _proofs  # noqa: E402, F401
+from . import questions as _questions  # noqa: E402, F401
 from . import report as _report  # noqa: E402, F401

@@ -16,9 +16,9 @@ import orjson
 
 from ledger.api import Ledger
 from ledger.errors import LedgerError, NotFound
-from ledger.projections import Projections
-from ledger.projections.model import plain, rfc3339
 
+from ._projections import Projections, plain, rfc3339
+from .exit_codes import INTEGRITY
 from .main import Settings, cli, pass_settings
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -88,7 +88,18 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 @json_option
 @pass_settings
 def inventory(settings: Settings, subject: str | None, as_of: str | None, as_json: bool) -> None:
-    """What is held on each subject, where, why, since when, shared with whom."""
+    """What is held on each subject, per category.
+
+    Where it is held (systems and locations), for what purpose, on what basis, from what
+    source, since when, until when, shared with whom, and whether it is held, past its
+    retention or erased.
+
+    Example:
+
+    \b
+        ledger inventory
+        ledger inventory --subject cust-1042 --as-of 2026-06-01 --json
+    """
     with _projections(settings) as p:
         found = p.inventory(subject=subject, as_of=_when(as_of, p.ledger))
     _checked(p)
@@ -109,7 +120,18 @@ def inventory(settings: Settings, subject: str | None, as_of: str | None, as_jso
 @as_of_option
 @pass_settings
 def ropa(settings: Settings, fmt: str, as_of: str | None) -> None:
-    """The record of processing activities (Art. 30(1)), per purpose."""
+    """The record of processing activities, per purpose.
+
+    The Article 30(1) record, derived from what happened: data categories, lawful bases,
+    recipients, transfers and retention for each purpose.
+
+    Example:
+
+    \b
+        ledger ropa
+        ledger ropa --format csv > ropa.csv
+        ledger ropa --format json --as-of 2026-01-01
+    """
     with _projections(settings) as p:
         when = _when(as_of, p.ledger)
         if fmt == "csv":
@@ -136,7 +158,17 @@ def ropa(settings: Settings, fmt: str, as_of: str | None) -> None:
 @json_option
 @pass_settings
 def consent(settings: Settings, subject: str | None, as_of: str | None, as_json: bool) -> None:
-    """Consent and objection per subject and purpose, with the Art. 7(1) evidence."""
+    """Consent and objection per subject and purpose.
+
+    With the evidence Article 7(1) asks for: since when, by what method, under which
+    notice, and whether marketing is suppressed.
+
+    Example:
+
+    \b
+        ledger consent
+        ledger consent --subject cust-1042 --json
+    """
     with _projections(settings) as p:
         states = p.consent(subject=subject, as_of=_when(as_of, p.ledger))
     _checked(p)
@@ -155,7 +187,16 @@ def consent(settings: Settings, subject: str | None, as_of: str | None, as_json:
 @json_option
 @pass_settings
 def requests(settings: Settings, open_only: bool, as_of: str | None, as_json: bool) -> None:
-    """Data-subject requests: received, legal due date, target, status; overdue first."""
+    """Data-subject request clocks, overdue first.
+
+    For each request: when it was received, its target and legal due date, and its status.
+
+    Example:
+
+    \b
+        ledger requests --open
+        ledger requests --as-of 2026-06-01 --json
+    """
     with _projections(settings) as p:
         clocks = p.requests(open_only=open_only, as_of=_when(as_of, p.ledger))
     _checked(p)
@@ -173,7 +214,17 @@ def requests(settings: Settings, open_only: bool, as_of: str | None, as_json: bo
 @json_option
 @pass_settings
 def breaches(settings: Settings, as_of: str | None, as_json: bool) -> None:
-    """Every breach: awareness, the 72-hour deadline, reports, notifications, flags."""
+    """Every breach's timeline, in short.
+
+    Awareness, the 72-hour deadline, the reports (on time or late), notifications, affected
+    subjects not yet told, and flags.
+
+    Example:
+
+    \b
+        ledger breaches
+        ledger breaches --as-of 2026-06-01 --json
+    """
     with _projections(settings) as p:
         timelines = p.breaches(as_of=_when(as_of, p.ledger))
     _checked(p)
@@ -195,7 +246,14 @@ def breaches(settings: Settings, as_of: str | None, as_json: bool) -> None:
 @json_option
 @pass_settings
 def breach(settings: Settings, breach_id: str, as_of: str | None, as_json: bool) -> None:
-    """One breach's timeline and affected subjects."""
+    """One breach's timeline and affected subjects.
+
+    Example:
+
+    \b
+        ledger breach INC-2026-001
+        ledger breach INC-2026-001 --json
+    """
     with _projections(settings) as p:
         found = p.breaches(breach=breach_id, as_of=_when(as_of, p.ledger))
     if not found:
@@ -242,7 +300,19 @@ def subject(
     purpose: str | None,
     as_json: bool,
 ) -> None:
-    """The Art. 15 report for one subject, and whom Art. 19 says must be told of changes."""
+    """The access report for one subject.
+
+    What Article 15 gives a subject (what is held, why, from where, shared with whom, consent
+    and requests), and the recipients Article 19 says must be told of erasures and
+    rectifications. With --decrypt, the values too, recorded as an access first.
+
+    Example:
+
+    \b
+        ledger subject cust-1042
+        ledger subject cust-1042 --decrypt --actor staff:dpo \\
+            --purpose essential.service.operations.support
+    """
     if (actor or purpose) and not decrypt:
         raise click.UsageError("--actor and --purpose go with --decrypt")
     with _projections(settings) as p:
@@ -296,7 +366,17 @@ def history(
     until: str | None,
     as_json: bool,
 ) -> None:
-    """Who touched whose data: the events in ledger order, filtered (no values)."""
+    """Who touched whose data: the events in ledger order.
+
+    Metadata only, never values; each filter narrows the list.
+
+    Example:
+
+    \b
+        ledger history --subject cust-1042
+        ledger history --actor svc:helpdesk --since 2026-03-01 --until 2026-03-31
+        ledger history --type erased --type rectified --json
+    """
     with _projections(settings) as p:
         found = p.history(subject=subject, actor=actor, system=system, category=category,
                           types=types, since=_when(since, p.ledger, start=True),
@@ -313,13 +393,28 @@ def history(
 
 @cli.group()
 def projections() -> None:
-    """Rebuild the projections or see how far behind they are and whether they match."""
+    """Rebuild the projections, or see where they stand.
+
+    Example:
+
+    \b
+        ledger projections status
+        ledger projections rebuild
+    """
 
 
 @projections.command()
 @pass_settings
 def rebuild(settings: Settings) -> None:
-    """Empty the projection tables and replay the whole chain (sealed afresh)."""
+    """Empty the projection tables and replay the whole chain.
+
+    The tables are sealed and guarded afresh.
+
+    Example:
+
+    \b
+        ledger projections rebuild
+    """
     with _projections(settings) as p:
         applied = p.rebuild()
     click.echo(f"rebuilt from {applied} events; the tables are sealed and guarded afresh")
@@ -329,8 +424,17 @@ def rebuild(settings: Settings) -> None:
 @json_option
 @pass_settings
 def status(settings: Settings, as_json: bool) -> None:
-    """The position the projections have applied, against the chain's head, and the check
-    every question runs. Exit 1 when the tables do not match the chain (nothing is applied)."""
+    """Where the projections stand against the chain.
+
+    The position applied against the chain's head, and the check every question runs. Exit
+    1 when the tables do not match the chain (nothing is applied).
+
+    Example:
+
+    \b
+        ledger projections status
+        ledger projections status --json
+    """
     with _projections(settings) as p:
         state = p.status()
     if as_json:
@@ -345,4 +449,4 @@ def status(settings: Settings, as_json: bool) -> None:
         click.echo(f"tracked position {state.position}; the chain holds {state.head} events")
         click.echo(f"NOT MATCHING: {state.problem}")
     if state.problem is not None:
-        sys.exit(1)
+        sys.exit(INTEGRITY)

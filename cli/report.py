@@ -8,8 +8,8 @@ import click
 
 from ledger.errors import LedgerError
 from ledger.files import check_output, write_private
-from ledger.projections.report import render_report
 
+from ._projections import render_report
 from .main import Settings, cli, pass_settings
 from .questions import _projections, _when, as_of_option
 
@@ -29,11 +29,18 @@ from .questions import _projections, _when, as_of_option
 def report(
     settings: Settings, as_of: str | None, breach_id: str | None, output: Path | None
 ) -> None:
-    """One self-contained HTML report: integrity, breaches, requests, RoPA, transfers, consent.
+    """One self-contained HTML report of the ledger.
 
+    Integrity, breaches, requests, the record of processing, transfers and consent.
     Verification runs when the report is made, and the projection tables are compared in full
     with the chain (when they do not match, the answers come from tables rebuilt from the chain
     for the report, which says so). No personal data value is read or shown.
+
+    Example:
+
+    \b
+        ledger report -o report.html
+        ledger report --as-of 2026-06-01 --breach INC-2026-001 -o breach.html
     """
     if output is not None and str(output) == "-":
         output = None

@@ -2,17 +2,37 @@
 
 Messages name the problem and, where there is one, the fix. They never carry a
 personal data value: validation names keys and rules, not the values it refused.
+What an error means to a user of the command line (its exit code) is decided there, in
+``ledger.cli.exit_codes``, not here.
+
+    LedgerError
+    ├── InvalidEvent
+    ├── IntegrityError
+    ├── KeyUnavailable
+    ├── StoreError: StoreExists, StoreNotFound, ReadOnlyStore
+    ├── NotFound
+    ├── ConfigError
+    ├── PurgePending
+    ├── CheckpointError (also a ValueError): BadSignature
+    ├── ProofError (also a ValueError)
+    ├── UnsafePath, TooLarge            (ledger.files)
+    └── ProjectionMismatch              (ledger.projections.integrity)
+
+Standard library only: the auditor's verifier (``ledger.log.verifier``) raises these, and
+runs with nothing but ``cryptography`` installed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the annotation only: this module imports nothing of the ledger's
+    from ledger.sealing import Receipt
 
 
 class LedgerError(Exception):
     """Root of every error the ledger raises on purpose."""
-
-    exit_code = 2
 
 
 class InvalidEvent(LedgerError):
@@ -52,8 +72,6 @@ class InvalidEvent(LedgerError):
 
 class IntegrityError(LedgerError):
     """What is stored is not what was written: changed, removed, inserted or reordered."""
-
-    exit_code = 1
 
     def __init__(self, sequence: int | None, what: str) -> None:
         self.sequence = sequence
@@ -97,8 +115,20 @@ class PurgePending(LedgerError):
 
     ``receipts`` holds the receipts of the batch that was recorded."""
 
-    exit_code = 4
-
-    def __init__(self, message: str, receipts: Sequence[object] = ()) -> None:
+    def __init__(self, message: str, receipts: Sequence[Receipt] = ()) -> None:
         self.receipts = list(receipts)
         super().__init__(message)
+
+
+class CheckpointError(LedgerError, ValueError):
+    """A checkpoint or verifier key is malformed, or its signature does not verify (a
+    ``ValueError`` too, as it was before it joined the tree)."""
+
+
+class BadSignature(CheckpointError):
+    """The note carries a signature line of the key, and it does not verify: the note was
+    changed after it was signed (or the line was forged)."""
+
+
+class ProofError(LedgerError, ValueError):
+    """A Merkle proof is malformed or does not verify (a ``ValueError`` too)."""

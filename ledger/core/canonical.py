@@ -3,6 +3,9 @@
 Canonical bytes are the UTF-8 JSON that orjson writes with sorted keys: no
 whitespace, keys ordered by code point, strings escaped only where JSON must.
 Stored records never contain floats, so no number formatting is ambiguous.
+
+Only encoding needs orjson: the auditor's verifier, installed with only ``cryptography``,
+hashes stored bytes and encodes nothing, so it imports this module without orjson.
 """
 
 from __future__ import annotations
@@ -11,14 +14,21 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+try:
+    import orjson
+except ModuleNotFoundError:
 
-_OPTIONS = orjson.OPT_SORT_KEYS
+    def canonical(obj: Any) -> bytes:
+        """Canonical bytes are orjson's: without it, nothing can be encoded (or written)."""
+        raise ModuleNotFoundError("the canonical encoding needs orjson", name="orjson")
 
+else:
+    _OPTIONS = orjson.OPT_SORT_KEYS
 
-def canonical(obj: Any) -> bytes:
-    """Canonical bytes of a JSON-able value (dicts with str keys, lists, str, int, bool, None)."""
-    return orjson.dumps(obj, option=_OPTIONS)
+    def canonical(obj: Any) -> bytes:
+        """Canonical bytes of a JSON-able value (dicts with str keys, lists, str, int, bool,
+        None)."""
+        return orjson.dumps(obj, option=_OPTIONS)
 
 
 def sha256(data: bytes) -> bytes:

@@ -8,16 +8,24 @@ those bytes, and it names its predecessor's hash in ``prev``::
 
 The first record's ``prev`` is 64 zeros. ``event`` holds the contract's keys
 except ``data``; ``data`` holds one encrypted envelope per category.
+
+Records are parsed with orjson; where it is not installed (the auditor's verifier, with only
+``cryptography``), with the standard library's ``json``, held to exactly what orjson accepts
+(``stdlib_loads``), so that a bundle verifies, or fails at the same place for the same
+reason, with either.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
+import re
 import struct
-from collections.abc import Mapping
-from typing import Any, NamedTuple
-
-import orjson
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, NoReturn
 
 from ledger.core.canonical import canonical, sha256
 
@@ -74,11 +82,98 @@ def seal(
     return raw, sha256(raw)
 
 
+# -- JSON as orjson reads it, from the standard library ------------------------------------------
+
+_MAX_DEPTH = 1024  # orjson's: arrays and objects nested deeper are refused
+_INTEGERS = (-(1 << 63), (1 << 64) - 1)  # orjson's: an integer outside them is read as a float
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[{\]}]', re.DOTALL)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_DEEP = threading.Lock()
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number is infinity when parsed as double")
+    return value
+
+
+def _integer(text: str) -> int | float:
+    if len(text) <= 20:  # "-9223372036854775808", "18446744073709551615": no longer one fits
+        value = int(text)
+        if _INTEGERS[0] <= value <= _INTEGERS[1]:
+            return value
+    return _float(text)
+
+
+_DECODER = json.JSONDecoder(parse_float=_float, parse_int=_integer, parse_constant=_no_constant)
+
+
+def _check_depth(text: str) -> None:
+    depth = 0
+    for token in _TOKENS.finditer(text):  # a string is one token: its brackets do not count
+        bracket = token.group()
+        if bracket == "[" or bracket == "{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                raise ValueError("depth limit exceeded")
+        elif bracket == "]" or bracket == "}":
+            depth -= 1
+
+
+def _check_surrogates(text: str) -> None:
+    """orjson refuses a ``\\u`` escape of half a surrogate pair, which ``json`` keeps: look at
+    every string of the text, keys and values a later duplicate key replaced included."""
+    for token in _TOKENS.finditer(text):
+        string = token.group()
+        if "\\u" in string and _SURROGATE.search(json.loads(string)):
+            raise ValueError("a lone surrogate in a string")
+
+
+def stdlib_loads(raw: bytes) -> Any:
+    """*raw* parsed by the standard library, accepting exactly what ``orjson.loads`` accepts
+    and giving the same value: strict UTF-8 without a byte order mark, no NaN or Infinity,
+    no number beyond a double, integers beyond 64 bits as floats, no lone surrogate escape,
+    at most 1,024 levels of nesting, the last of duplicate keys. ValueError otherwise."""
+    text = raw.decode("utf-8")  # strict: invalid UTF-8 and encoded surrogates are refused
+    if text.count("[") + text.count("{") > _MAX_DEPTH:
+        _check_depth(text)
+    try:
+        value = _DECODER.decode(text)  # a leading BOM is refused here
+    except RecursionError:  # deeper than this stack allows, though not deeper than orjson does
+        with _DEEP:
+            limit = sys.getrecursionlimit()
+            sys.setrecursionlimit(limit + 2 * _MAX_DEPTH)
+            try:
+                value = _DECODER.decode(text)
+            except RecursionError:
+                raise ValueError("nested too deeply for this Python") from None
+            finally:
+                sys.setrecursionlimit(limit)
+    if "\\u" in text:
+        _check_surrogates(text)  # the text is valid JSON: every string token is one
+    return value
+
+
+loads: Callable[[bytes], Any]
+"""Parse JSON bytes (orjson's reading, with orjson or without); ValueError if malformed."""
+try:
+    import orjson
+except ModuleNotFoundError:  # the auditor's verifier, installed with only cryptography
+    loads = stdlib_loads
+else:
+    loads = orjson.loads
+
+
 def parse(raw: bytes) -> Record:
     """Parse stored record bytes; ValueError names what is malformed."""
     try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        obj = loads(raw)
+    except ValueError as exc:  # orjson.JSONDecodeError is one
         raise ValueError("record is not valid JSON") from exc
     if not isinstance(obj, dict):
         raise ValueError("record is not a JSON object")

@@ -21,17 +21,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from ledger.errors import BadSignature as BadSignature
+from ledger.errors import CheckpointError as CheckpointError
+
 ED25519 = b"\x01"
 DASH = "\u2014"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint or verifier key is malformed, or its signature does not verify."""
-
-
-class BadSignature(CheckpointError):
-    """The note carries a signature line of the key, and it does not verify: the note was
-    changed after it was signed (or the line was forged)."""
 
 
 @dataclass(frozen=True)

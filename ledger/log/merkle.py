@@ -11,15 +11,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
+from ledger.errors import ProofError as ProofError
+
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 RangeHash = Callable[[int, int], bytes]
 """Hash of the subtree over leaves [start, end): how a store answers for its tree."""
-
-
-class ProofError(ValueError):
-    """A proof is malformed or does not verify."""
 
 
 def leaf_hash(leaf: bytes) -> bytes:

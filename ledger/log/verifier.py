@@ -1,9 +1,12 @@
 """For auditors: everything needed to check the ledger's evidence offline, with a public key.
 
-Depends only on `hashlib` and `cryptography` (through ``ledger.merkle``,
-``ledger.checkpoint`` and ``ledger.chain``) and the read caps of ``ledger.files``: no store,
-no encryption keys. A bundle line longer than ``MAX_BUNDLE_LINE`` or a checkpoint note
-longer than ``MAX_NOTE_FILE`` makes the bundle not intact, read in bounded memory.
+Imports with only the standard library and ``cryptography`` installed (also as
+``ledger.verifier``): the modules it uses (``ledger.log.merkle``, ``ledger.log.checkpoint``,
+``ledger.core.chain``, ``ledger.core.spec``, the read caps of ``ledger.files`` and
+``ledger.errors``) need nothing else, and records are parsed with orjson's rules by the
+standard library's ``json`` where orjson is absent. No store, no encryption keys. A bundle line
+longer than ``MAX_BUNDLE_LINE`` or a checkpoint note longer than ``MAX_NOTE_FILE`` makes the
+bundle not intact, read in bounded memory.
 
     from ledger.log.verifier import verify_bundle, parse_verifier_key
     report = verify_bundle(Path("evidence"), parse_verifier_key(open("ledger.vkey").read()))
