@@ -39,6 +39,7 @@ from ledger.store.base import (
     key_row,
     purge_rows,
 )
+from ledger.store.schema import create_statements, table_names
 from ledger.store.urls import check_connect, postgres_target
 
 EVENTS_TABLE = "ledger_events"
@@ -73,56 +74,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         raise StoreError("events are appended only through the ledger, which chains them")
-
-
-def _schema_statements(schema: str) -> list[Composed]:
-    s = Identifier(schema)
-    return [
-        SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_events (originator_id text NOT NULL, "
-            "originator_version bigint NOT NULL, topic text NOT NULL, state bytea NOT NULL, "
-            "notification_id bigint PRIMARY KEY, hash bytea NOT NULL, mac bytea, subject text, "
-            "client_id text, UNIQUE (originator_id, originator_version))"
-        ).format(s),
-        SQL(
-            "CREATE UNIQUE INDEX ledger_events_client_id ON {}.ledger_events (client_id) "
-            "WHERE client_id IS NOT NULL"
-        ).format(s),
-        SQL(
-            "CREATE INDEX ledger_events_subject ON {}.ledger_events (subject, notification_id) "
-            "WHERE subject IS NOT NULL"
-        ).format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_head (id integer PRIMARY KEY CHECK (id = 1), "
-            "sequence bigint NOT NULL, hash bytea NOT NULL, key_epoch bigint NOT NULL, "
-            "vocabulary text, seal bytea, keymap bytea NOT NULL)"
-        ).format(s),
-        SQL("CREATE TABLE {}.ledger_meta (name text PRIMARY KEY, value text NOT NULL)").format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_keys (key_id text PRIMARY KEY, subject text NOT NULL, "
-            "category text NOT NULL, wrapped bytea NOT NULL, kek_id text NOT NULL, "
-            "UNIQUE (subject, category))"
-        ).format(s),
-        SQL("CREATE INDEX ledger_keys_kek ON {}.ledger_keys (kek_id)").format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_buckets (bucket integer PRIMARY KEY, "
-            "generation bigint NOT NULL)"
-        ).format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_purge (id bigint PRIMARY KEY, kind text NOT NULL, "
-            "sequence bigint NOT NULL, since text NOT NULL, retire text NOT NULL, xid text, "
-            "reason text)"
-        ).format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_tree (level integer NOT NULL, idx bigint NOT NULL, "
-            "hash bytea NOT NULL, PRIMARY KEY (level, idx))"
-        ).format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_checkpoints (size bigint PRIMARY KEY, root bytea NOT NULL, "
-            "note text NOT NULL, created_at text NOT NULL)"
-        ).format(s),
-    ]
 
 
 def _connection_lost(exc: BaseException) -> bool:
@@ -494,7 +445,8 @@ class PostgresStore:
         if self.exists():
             raise StoreExists(f"a ledger already exists at {self._shown}: refusing to overwrite it")
         with self._connection() as conn, conn.transaction():
-            for statement in _schema_statements(self.schema):
+            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self.schema)))
+            for statement in create_statements("postgresql", schema=self.schema):
                 conn.execute(statement)
             conn.execute(
                 _q(self.schema, f"INSERT INTO {{s}}.ledger_head (id, {_HEAD_COLUMNS}) "
@@ -516,9 +468,7 @@ class PostgresStore:
         """Drop the tables of a store this process has just created (a failed `init`); the
         schema itself too when nothing else is left in it."""
         with self._connection() as conn, conn.transaction():
-            for table in ("ledger_checkpoints", "ledger_purge", "ledger_buckets", "ledger_tree",
-                          "ledger_keys", "ledger_meta", "ledger_head", "ledger_events",
-                          "alembic_version"):  # fmt: skip
+            for table in (*table_names("postgresql"), "alembic_version"):
                 conn.execute(
                     SQL("DROP TABLE IF EXISTS {}.{}").format(
                         Identifier(self.schema), Identifier(table)

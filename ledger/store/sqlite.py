@@ -42,6 +42,7 @@ from ledger.store.base import (
     key_row,
     purge_rows,
 )
+from ledger.store.schema import create_statement, create_statements
 
 EVENTS_TABLE = "ledger_events"
 _CHUNK = 500  # parameters per IN (...) list, well under SQLite's limit
@@ -53,10 +54,8 @@ _PURGE_COLUMNS = "id, kind, sequence, since, retire, xid, reason"
 PURGE_WAIT = 2.0
 
 
-CHECKPOINTS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS ledger_checkpoints ("
-    "size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL)"
-)
+# stores made before the checkpoints table have none until the first checkpoint
+CHECKPOINTS_TABLE = create_statement("sqlite", "ledger_checkpoints", if_not_exists=True)
 
 
 def _has_checkpoints(c: sqlite3.Cursor) -> bool:
@@ -114,39 +113,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
 
     def construct_create_table_statements(self) -> list[str]:
-        return [
-            f"CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} ("
-            "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, "
-            "topic TEXT NOT NULL, state BLOB NOT NULL, hash BLOB NOT NULL, mac BLOB, "
-            "subject TEXT, client_id TEXT, "
-            "PRIMARY KEY (originator_id, originator_version))",
-            f"CREATE UNIQUE INDEX IF NOT EXISTS {EVENTS_TABLE}_client_id "
-            f"ON {EVENTS_TABLE} (client_id) WHERE client_id IS NOT NULL",
-            f"CREATE INDEX IF NOT EXISTS {EVENTS_TABLE}_subject "
-            f"ON {EVENTS_TABLE} (subject) WHERE subject IS NOT NULL",
-            "CREATE TABLE IF NOT EXISTS ledger_head ("
-            "id INTEGER PRIMARY KEY CHECK (id = 1), sequence INTEGER NOT NULL, "
-            "hash BLOB NOT NULL, key_epoch INTEGER NOT NULL, vocabulary TEXT, seal BLOB, "
-            "keymap BLOB NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS ledger_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS ledger_keys ("
-            "key_id TEXT PRIMARY KEY, subject TEXT NOT NULL, category TEXT NOT NULL, "
-            "wrapped BLOB NOT NULL, kek_id TEXT NOT NULL, UNIQUE (subject, category))",
-            "CREATE INDEX IF NOT EXISTS ledger_keys_kek ON ledger_keys (kek_id)",
-            # every bucket's current key-encryption key generation (sealed by the head)
-            "CREATE TABLE IF NOT EXISTS ledger_buckets ("
-            "bucket INTEGER PRIMARY KEY, generation INTEGER NOT NULL)",
-            # erasures and rotations not yet beyond recovery (see ledger.api)
-            "CREATE TABLE IF NOT EXISTS ledger_purge ("
-            "id INTEGER PRIMARY KEY, kind TEXT NOT NULL, sequence INTEGER NOT NULL, "
-            "since TEXT NOT NULL, retire TEXT NOT NULL, xid TEXT, reason TEXT)",
-            # Perfect subtrees of the Merkle tree above the leaves (level >= 1), so that
-            # proofs read O(log n) rows instead of rescanning the events.
-            CHECKPOINTS_TABLE,
-            "CREATE TABLE IF NOT EXISTS ledger_tree ("
-            "level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, "
-            "PRIMARY KEY (level, idx)) WITHOUT ROWID",
-        ]
+        return create_statements("sqlite", if_not_exists=True)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
