@@ -45,8 +45,6 @@ from ledger.store.urls import check_connect, postgres_target
 EVENTS_TABLE = "ledger_events"
 _LAST = 2**63 - 1  # no bound: bigint's largest value
 _CURSORS = itertools.count()  # server-side cursors open at once need distinct names
-# fresh connections tried when pooled ones turn out dropped: the pool holds at most 6
-_RECONNECTS = 7
 _COLUMNS = "notification_id, originator_id, topic, subject, client_id, state, hash, mac"
 _HEAD_COLUMNS = "sequence, hash, key_epoch, vocabulary, keymap, seal"
 _PURGE_COLUMNS = "id, kind, sequence, since, retire, xid, reason"
@@ -76,15 +74,44 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         raise StoreError("events are appended only through the ledger, which chains them")
 
 
+def _driver_error(exc: BaseException) -> psycopg.Error | None:
+    """psycopg's error behind *exc* (eventsourcing wraps what its pool's connections raise)."""
+    if isinstance(exc, psycopg.Error):
+        return exc
+    return exc.__cause__ if isinstance(exc.__cause__, psycopg.Error) else None
+
+
+_LOST, _READ_ONLY, _NOT_FOUND, _FULL = "lost", "read-only", "not found", "full"
+# What a SQLSTATE (or its two-character class) means for the ledger. Class 08 and 57P01 to
+# 57P03 are a dropped connection (terminated by an administrator, a crash or a shutdown).
+_SQLSTATES = {
+    "08": _LOST,
+    "57P01": _LOST,  # AdminShutdown
+    "57P02": _LOST,  # CrashShutdown
+    "57P03": _LOST,  # CannotConnectNow
+    "25006": _READ_ONLY,  # ReadOnlySqlTransaction
+    "42P01": _NOT_FOUND,  # UndefinedTable
+    "3F000": _NOT_FOUND,  # InvalidSchemaName
+    "53100": _FULL,  # DiskFull
+}
+
+
+def error_kind(exc: BaseException) -> str | None:
+    """What a driver error means for the ledger (one of this module's kinds), or None.
+
+    By SQLSTATE; an OperationalError without one is the socket closed under the client
+    (libpq found it, not the server), so a dropped connection too."""
+    found = _driver_error(exc)
+    if found is None:
+        return None
+    state = found.sqlstate
+    if state is None:
+        return _LOST if isinstance(found, psycopg.OperationalError) else None
+    return _SQLSTATES.get(state, _SQLSTATES.get(state[:2]))
+
+
 def _connection_lost(exc: BaseException) -> bool:
-    """Whether *exc* (psycopg's, or eventsourcing's wrapping of it) is a dropped connection:
-    class 08 (connection exception), 57P01-57P03 (terminated by an administrator, a crash or
-    a shutdown), or no SQLSTATE at all (the socket closed under the client)."""
-    cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
-    if not isinstance(cause, psycopg.OperationalError):
-        return False
-    state = cause.sqlstate
-    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+    return error_kind(exc) == _LOST
 
 
 def _q(schema: str, text: str) -> Composed:
@@ -384,51 +411,59 @@ class PostgresStore:
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         try:
-            for attempt in range(_RECONNECTS + 1):
-                with self.datastore.get_connection() as conn:
-                    try:
-                        # a read-only open is read-only in the server too, as on a replica
-                        conn.execute(
-                            "SET default_transaction_read_only = "
-                            + ("on" if self.read_only else "off")
-                        )
-                    except psycopg.OperationalError as exc:
-                        # A pooled connection the server dropped (restart, idle timeout,
-                        # pg_terminate_backend) fails here, before any work: the pool
-                        # discards it when it is handed back, and another is taken.
-                        if attempt < _RECONNECTS and _connection_lost(exc):
-                            continue
-                        raise
-                    # eventsourcing's pool hands out dict rows; ours are tuples, then put back
-                    factory = conn.row_factory
-                    conn.row_factory = tuple_row  # type: ignore[assignment]
-                    try:
-                        yield conn
-                    finally:
-                        conn.row_factory = factory
-                    return
-        except psycopg.errors.ReadOnlySqlTransaction:
-            raise ReadOnlyStore(f"{self._shown} is read-only: cannot write to it") from None
-        except psycopg.errors.UndefinedTable:
-            raise StoreNotFound(f"no ledger at {self._shown}: run `ledger init` first") from None
+            with self._live_connection() as conn:
+                # eventsourcing's pool hands out dict rows; ours are tuples, then put back
+                factory = conn.row_factory
+                conn.row_factory = tuple_row
+                try:
+                    yield conn
+                finally:
+                    conn.row_factory = factory
         except (psycopg.Error, PersistenceError) as exc:
-            first = (str(exc).strip().splitlines() or [""])[0]
-            if _connection_lost(exc):
-                raise StoreError(
-                    f"lost the connection to the PostgreSQL server of {self._shown} ({first}); "
-                    "the transaction under way was most likely not completed (if the connection "
-                    "fell during its commit, it may have been: events with an id can be sent "
-                    "again safely)"
-                ) from None
-            if "does not exist" in first and ("relation" in first or "schema" in first):
-                raise StoreNotFound(
-                    f"no ledger at {self._shown}: run `ledger init` first"
-                ) from None
-            if "read-only transaction" in first:
-                raise ReadOnlyStore(f"{self._shown} is read-only: cannot write to it") from None
-            raise StoreError(
-                f"store error on {self._shown}: {type(exc).__name__}: {first}"
-            ) from None
+            raise self.ledger_error(exc) from None
+
+    @contextmanager
+    def _live_connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection that answered a first statement.
+
+        A connection the server dropped (restart, idle timeout, pg_terminate_backend) fails
+        that statement, before any work: it is closed, so that the pool replaces it and
+        never hands it out again, and the next one is tried. Each try uses up one of the
+        connections the pool held, so one more try than the pool holds reaches a new one."""
+        tries = self.datastore.pool.max_size + 1
+        for attempt in range(1, tries + 1):
+            with self.datastore.get_connection() as conn:
+                try:
+                    # a read-only open is read-only in the server too, as on a replica
+                    conn.execute(
+                        "SET default_transaction_read_only = " + ("on" if self.read_only else "off")
+                    )
+                except psycopg.OperationalError as exc:
+                    if attempt == tries or not _connection_lost(exc):
+                        raise
+                    conn.close()
+                    continue
+                yield conn
+                return
+
+    def ledger_error(self, exc: BaseException) -> StoreError:
+        """The ledger's error for a driver error, by its SQLSTATE (see ``error_kind``)."""
+        first = (str(exc).strip().splitlines() or [""])[0]
+        kind = error_kind(exc)
+        if kind == _LOST:
+            return StoreError(
+                f"lost the connection to the PostgreSQL server of {self._shown} ({first}); "
+                "the transaction under way was most likely not completed (if the connection "
+                "fell during its commit, it may have been: events with an id can be sent "
+                "again safely)"
+            )
+        if kind == _NOT_FOUND:
+            return StoreNotFound(f"no ledger at {self._shown}: run `ledger init` first")
+        if kind == _READ_ONLY:
+            return ReadOnlyStore(f"{self._shown} is read-only: cannot write to it")
+        if kind == _FULL:
+            return StoreError(f"cannot write {self._shown}: {first} (is the disk full?)")
+        return StoreError(f"store error on {self._shown}: {type(exc).__name__}: {first}")
 
     def exists(self) -> bool:
         with self._connection() as conn:

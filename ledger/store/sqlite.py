@@ -69,6 +69,40 @@ def _checkpoints(c: sqlite3.Cursor) -> list[tuple[int, str]]:
     return [(size, note) for size, note in c.fetchall()]
 
 
+def _driver_error(exc: BaseException) -> sqlite3.Error | None:
+    """sqlite3's error behind *exc* (eventsourcing wraps what its transactions raise)."""
+    if isinstance(exc, sqlite3.Error):
+        return exc
+    return exc.__cause__ if isinstance(exc.__cause__, sqlite3.Error) else None
+
+
+_LOCKED, _READ_ONLY, _NOT_FOUND, _FULL, _IO = "locked", "read-only", "not found", "full", "I/O"
+# What a primary SQLite result code (sqlite_errorcode & 0xff: SQLITE_BUSY_SNAPSHOT is
+# SQLITE_BUSY, SQLITE_IOERR_WRITE is SQLITE_IOERR) means for the ledger.
+_RESULT_CODES = {
+    sqlite3.SQLITE_BUSY: _LOCKED,
+    sqlite3.SQLITE_LOCKED: _LOCKED,
+    sqlite3.SQLITE_READONLY: _READ_ONLY,  # the file, its folder, or PRAGMA query_only
+    sqlite3.SQLITE_NOTADB: _NOT_FOUND,
+    sqlite3.SQLITE_FULL: _FULL,
+    sqlite3.SQLITE_IOERR: _IO,  # a failed write: a full disk, a file-size limit
+}
+
+
+def error_kind(exc: BaseException) -> str | None:
+    """What a driver error means for the ledger (one of this module's kinds), or None.
+
+    By result code; SQLITE_ERROR has no finer code for a missing table, which only its
+    message ("no such table: ...") tells apart."""
+    found = _driver_error(exc)
+    code = getattr(found, "sqlite_errorcode", None)
+    if found is None or code is None:
+        return None
+    if code == sqlite3.SQLITE_ERROR and str(found).startswith("no such table"):
+        return _NOT_FOUND
+    return _RESULT_CODES.get(code & 0xFF)
+
+
 class _LedgerConnectionPool(SQLiteConnectionPool):
     """eventsourcing's pool, with the pragmas every connection of the ledger needs."""
 
@@ -405,24 +439,24 @@ class SQLiteStore:
         try:
             with datastore.transaction(commit=commit) as curs:
                 yield curs.sqlite_cursor
-        except sqlite3.OperationalError as exc:
-            raise self._store_error(exc) from None
         except (sqlite3.Error, PersistenceError) as exc:
-            raise self._store_error(exc) from None
+            raise self.ledger_error(exc) from None
 
-    def _store_error(self, exc: Exception) -> StoreError:
+    def ledger_error(self, exc: Exception) -> StoreError:
+        """The ledger's error for a driver error, by its SQLite result code (see
+        ``error_kind``)."""
         text = str(exc)
-        if "locked" in text or "busy" in text:
+        kind = error_kind(exc)
+        if kind == _LOCKED:
             return StoreError(
                 f"{self.url} is locked by another writer (waited {self._lock_timeout}s); try again"
             )
-        if "readonly" in text or "read-only" in text or "query_only" in text:
+        if kind == _READ_ONLY:
             return ReadOnlyStore(f"{self.url} is read-only: cannot write to it")
-        if "no such table" in text or "not a database" in text:
+        if kind == _NOT_FOUND:
             return StoreNotFound(f"{self.url} is not a ledger store ({text})")
-        if "disk" in text or "full" in text:
-            hint = " (is the disk full, or a file-size limit reached?)" if "I/O" in text else ""
-            return StoreError(f"cannot write {self.url}: {text}{hint}")
+        if kind in (_FULL, _IO):
+            return StoreError(f"cannot write {self.url}: {self._why(exc, _IO)}")
         return StoreError(f"store error on {self.url}: {type(exc).__name__}: {text}")
 
     def exists(self) -> bool:
@@ -507,7 +541,9 @@ class SQLiteStore:
             try:
                 busy = self._checkpoint()
             except sqlite3.Error as exc:
-                return PurgeResult(False, f"the WAL could not be checkpointed: {self._why(exc)}")
+                return PurgeResult(
+                    False, f"the WAL could not be checkpointed: {self._why(exc, _IO, _FULL)}"
+                )
             if busy == 0:
                 return PurgeResult(True)
             if time.monotonic() >= deadline:
@@ -531,11 +567,10 @@ class SQLiteStore:
         finally:
             pool.put_connection(conn)
 
-    def _why(self, exc: sqlite3.Error) -> str:
-        text = str(exc)
-        if "I/O" in text or "full" in text:
-            return f"{text} (is the disk full, or a file-size limit reached?)"
-        return text
+    def _why(self, exc: Exception, *hinted: str) -> str:
+        if error_kind(exc) in hinted:
+            return f"{exc} (is the disk full, or a file-size limit reached?)"
+        return str(exc)
 
     def pending(self) -> list[PendingPurge]:
         with self.snapshot() as snapshot:
