@@ -13,6 +13,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from eventsourcing.persistence import ApplicationRecorder
+
 from ledger.core.chain import head_seal_message
 from ledger.errors import IntegrityError, StoreNotFound
 from ledger.log.merkle import leaf_hash
@@ -319,6 +321,12 @@ class Store(Protocol):
 
     url: str
     read_only: bool
+
+    @property
+    def recorder(self) -> ApplicationRecorder:
+        """eventsourcing's application recorder over the ledger's events: notifications are
+        the events, the notification id is the ledger sequence; inserting is refused."""
+        ...
 
     def exists(self) -> bool: ...
 

@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL
 from ledger.errors import ReadOnlyStore, StoreError, StoreExists, StoreNotFound
 from ledger.store.base import Head, PurgeResult
 from ledger.store.schema import create_statements, table_names
-from ledger.store.sql import Dialect, Snapshot, SQLStore, Statements, Stream
+from ledger.store.sql import RECORDER_REFUSAL, Dialect, Snapshot, SQLStore, Statements, Stream
 from ledger.store.urls import check_connect, postgres_target, quote_schema
 
 EVENTS_TABLE = "ledger_events"
@@ -44,10 +44,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
 
     def _insert_events(self, *args: Any, **kwargs: Any) -> Any:
-        raise StoreError("events are appended only through the ledger, which chains them")
+        raise StoreError(RECORDER_REFUSAL)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
-        raise StoreError("events are appended only through the ledger, which chains them")
+        raise StoreError(RECORDER_REFUSAL)
 
 
 def _driver_error(exc: BaseException) -> psycopg.Error | None:

@@ -34,6 +34,11 @@ from ledger.store.base import (
     tree_nodes,
 )
 
+# Inserting through eventsourcing's recorder would put an event beside the chain.
+RECORDER_REFUSAL = (
+    "events are appended only through the ledger, which chains them: record them with "
+    "Ledger.record, Ledger.record_many or `ledger import`"
+)
 # A DB-API cursor of sqlite3 or psycopg (both: execute, executemany, fetchone, fetchall).
 Cursor = Any
 # Rows of a query read a batch at a time (a plain cursor on SQLite, a server-side one on

@@ -31,7 +31,7 @@ from eventsourcing.sqlite import (
 from ledger.errors import ReadOnlyStore, StoreError, StoreExists, StoreNotFound
 from ledger.store.base import Head, PurgeResult
 from ledger.store.schema import create_statement, create_statements
-from ledger.store.sql import Dialect, Snapshot, SQLStore, Statements, Stream
+from ledger.store.sql import RECORDER_REFUSAL, Dialect, Snapshot, SQLStore, Statements, Stream
 
 EVENTS_TABLE = "ledger_events"
 # How long an erasure waits for readers to let go of the WAL before it reports the purge
@@ -123,10 +123,15 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return create_statements("sqlite", if_not_exists=True)
 
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        raise StoreError(RECORDER_REFUSAL)
+
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        raise StoreError("events are appended only through the ledger, which chains them")
+        raise StoreError(RECORDER_REFUSAL)
 
 
 def _stream(conn: sqlite3.Connection) -> Stream:
