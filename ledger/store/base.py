@@ -1,7 +1,9 @@
 """What the ledger needs from a store, independent of the database engine.
 
-All SQL lives in the adapters beside this module; the facade talks to a store
-only through these records and the two protocols below.
+All SQL lives in the adapters beside this module (``sql.py`` for what both engines share);
+the facade talks to a store only through these records and the protocols below. Stores
+return what they hold; the one Merkle rule they are asked for, level 0 of the tree being
+each event's leaf hash, is applied here (:func:`tree_nodes`), not in an adapter.
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
+
+from eventsourcing.persistence import ApplicationRecorder
 
 from ledger.core.chain import head_seal_message
 from ledger.errors import IntegrityError, StoreNotFound
+from ledger.log.merkle import leaf_hash
 
 SCHEMA_VERSION = 2
 
@@ -110,6 +115,15 @@ def _text(value: object, table: str) -> str:
     return value
 
 
+def stored_row(values: Sequence[Any]) -> StoredRow:
+    """A stored row from (sequence, uuid, type, subject, client_id, state, hash, mac)."""
+    return StoredRow(
+        sequence=values[0], uuid=values[1], type=values[2], subject=values[3],
+        client_id=values[4], state=bytes(values[5]), hash=bytes(values[6]),
+        mac=None if values[7] is None else bytes(values[7]),
+    )  # fmt: skip
+
+
 def head_row(found: Sequence[object] | None) -> Head:
     """The head from (sequence, hash, key_epoch, vocabulary, keymap, seal)."""
     if found is None:
@@ -150,6 +164,32 @@ def key_row(row: Sequence[object]) -> WrappedKey:
         _text(key_id, "keys"), _text(subject, "keys"), _text(category, "keys"),
         _blob(wrapped, "keys"), _text(kek_id, "keys"),
     )  # fmt: skip
+
+
+class TreeSource(Protocol):
+    """What the tree's nodes are read from: stored records and stored interior nodes."""
+
+    def states_at(self, sequences: Sequence[int]) -> dict[int, bytes]:
+        """The stored record bytes at the given sequences (those that are stored)."""
+        ...
+
+    def inner_nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The stored Merkle tree nodes (level >= 1) at *positions*, by (level, index)."""
+        ...
+
+
+def tree_nodes(
+    source: TreeSource, positions: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """Merkle tree nodes by (level, index): level 0 is the leaf hash of the event at that
+    index (sequence index + 1), hashed here from its stored record; higher levels are the
+    stored perfect subtrees. Positions with nothing stored are left out."""
+    leaves = [index + 1 for level, index in positions if level == 0]
+    found = {
+        (0, sequence - 1): leaf_hash(state) for sequence, state in source.states_at(leaves).items()
+    }
+    found.update(source.inner_nodes([(level, i) for level, i in positions if level > 0]))
+    return found
 
 
 class WriteTx(Protocol):
@@ -214,8 +254,13 @@ class WriteTx(Protocol):
 
     def insert(self, rows: Sequence[StoredRow]) -> None: ...
 
+    def states_at(self, sequences: Sequence[int]) -> dict[int, bytes]: ...
+
+    def inner_nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]: ...
+
     def nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """Merkle tree nodes by (level, index); level 0 is an event's leaf hash."""
+        """Merkle tree nodes by (level, index); level 0 is an event's leaf hash
+        (:func:`tree_nodes` over this transaction)."""
         ...
 
     def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
@@ -245,8 +290,13 @@ class Snapshot(Protocol):
         """The levels that hold stored nodes."""
         ...
 
+    def states_at(self, sequences: Sequence[int]) -> dict[int, bytes]: ...
+
+    def inner_nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]: ...
+
     def nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """Merkle tree nodes by (level, index); level 0 is an event's leaf hash."""
+        """Merkle tree nodes by (level, index); level 0 is an event's leaf hash
+        (:func:`tree_nodes` over this snapshot)."""
         ...
 
     def checkpoints(self) -> list[tuple[int, str]]:
@@ -271,6 +321,12 @@ class Store(Protocol):
 
     url: str
     read_only: bool
+
+    @property
+    def recorder(self) -> ApplicationRecorder:
+        """eventsourcing's application recorder over the ledger's events: notifications are
+        the events, the notification id is the ledger sequence; inserting is refused."""
+        ...
 
     def exists(self) -> bool: ...
 

@@ -11,7 +11,6 @@ READ ONLY transaction, which never blocks writers.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import time
 from collections.abc import Iterator, Sequence
@@ -22,44 +21,20 @@ import psycopg
 from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Identifier
 from sqlalchemy.engine import URL
 
 from ledger.errors import ReadOnlyStore, StoreError, StoreExists, StoreNotFound
-from ledger.log.merkle import leaf_hash
-from ledger.store.base import (
-    SCHEMA_VERSION,
-    Head,
-    PendingPurge,
-    PurgeResult,
-    StoredRow,
-    WrappedKey,
-    generation_rows,
-    head_row,
-    key_row,
-    purge_rows,
-)
-from ledger.store.urls import check_connect, postgres_target
+from ledger.store.base import Head, PurgeResult
+from ledger.store.schema import create_statements, table_names
+from ledger.store.sql import RECORDER_REFUSAL, Dialect, Snapshot, SQLStore, Statements, Stream
+from ledger.store.urls import check_connect, postgres_target, quote_schema
 
 EVENTS_TABLE = "ledger_events"
-_LAST = 2**63 - 1  # no bound: bigint's largest value
 _CURSORS = itertools.count()  # server-side cursors open at once need distinct names
-# fresh connections tried when pooled ones turn out dropped: the pool holds at most 6
-_RECONNECTS = 7
-_COLUMNS = "notification_id, originator_id, topic, subject, client_id, state, hash, mac"
-_HEAD_COLUMNS = "sequence, hash, key_epoch, vocabulary, keymap, seal"
-_PURGE_COLUMNS = "id, kind, sequence, since, retire, xid, reason"
 # How long an erasure waits for older snapshots to end, and for VACUUM's lock, before it
 # reports the purge as pending (a writer is never held for minutes behind a reader).
 PURGE_WAIT = 2.0
-
-
-def _row(values: Sequence[Any]) -> StoredRow:
-    return StoredRow(
-        sequence=values[0], uuid=values[1], type=values[2], subject=values[3],
-        client_id=values[4], state=bytes(values[5]), hash=bytes(values[6]),
-        mac=None if values[7] is None else bytes(values[7]),
-    )  # fmt: skip
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
@@ -69,337 +44,64 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
 
     def _insert_events(self, *args: Any, **kwargs: Any) -> Any:
-        raise StoreError("events are appended only through the ledger, which chains them")
+        raise StoreError(RECORDER_REFUSAL)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
-        raise StoreError("events are appended only through the ledger, which chains them")
+        raise StoreError(RECORDER_REFUSAL)
 
 
-def _schema_statements(schema: str) -> list[Composed]:
-    s = Identifier(schema)
-    return [
-        SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_events (originator_id text NOT NULL, "
-            "originator_version bigint NOT NULL, topic text NOT NULL, state bytea NOT NULL, "
-            "notification_id bigint PRIMARY KEY, hash bytea NOT NULL, mac bytea, subject text, "
-            "client_id text, UNIQUE (originator_id, originator_version))"
-        ).format(s),
-        SQL(
-            "CREATE UNIQUE INDEX ledger_events_client_id ON {}.ledger_events (client_id) "
-            "WHERE client_id IS NOT NULL"
-        ).format(s),
-        SQL(
-            "CREATE INDEX ledger_events_subject ON {}.ledger_events (subject, notification_id) "
-            "WHERE subject IS NOT NULL"
-        ).format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_head (id integer PRIMARY KEY CHECK (id = 1), "
-            "sequence bigint NOT NULL, hash bytea NOT NULL, key_epoch bigint NOT NULL, "
-            "vocabulary text, seal bytea, keymap bytea NOT NULL)"
-        ).format(s),
-        SQL("CREATE TABLE {}.ledger_meta (name text PRIMARY KEY, value text NOT NULL)").format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_keys (key_id text PRIMARY KEY, subject text NOT NULL, "
-            "category text NOT NULL, wrapped bytea NOT NULL, kek_id text NOT NULL, "
-            "UNIQUE (subject, category))"
-        ).format(s),
-        SQL("CREATE INDEX ledger_keys_kek ON {}.ledger_keys (kek_id)").format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_buckets (bucket integer PRIMARY KEY, "
-            "generation bigint NOT NULL)"
-        ).format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_purge (id bigint PRIMARY KEY, kind text NOT NULL, "
-            "sequence bigint NOT NULL, since text NOT NULL, retire text NOT NULL, xid text, "
-            "reason text)"
-        ).format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_tree (level integer NOT NULL, idx bigint NOT NULL, "
-            "hash bytea NOT NULL, PRIMARY KEY (level, idx))"
-        ).format(s),
-        SQL(
-            "CREATE TABLE {}.ledger_checkpoints (size bigint PRIMARY KEY, root bytea NOT NULL, "
-            "note text NOT NULL, created_at text NOT NULL)"
-        ).format(s),
-    ]
+def _driver_error(exc: BaseException) -> psycopg.Error | None:
+    """psycopg's error behind *exc* (eventsourcing wraps what its pool's connections raise)."""
+    if isinstance(exc, psycopg.Error):
+        return exc
+    return exc.__cause__ if isinstance(exc.__cause__, psycopg.Error) else None
+
+
+_LOST, _READ_ONLY, _NOT_FOUND, _FULL = "lost", "read-only", "not found", "full"
+# What a SQLSTATE (or its two-character class) means for the ledger. Class 08 and 57P01 to
+# 57P03 are a dropped connection (terminated by an administrator, a crash or a shutdown).
+_SQLSTATES = {
+    "08": _LOST,
+    "57P01": _LOST,  # AdminShutdown
+    "57P02": _LOST,  # CrashShutdown
+    "57P03": _LOST,  # CannotConnectNow
+    "25006": _READ_ONLY,  # ReadOnlySqlTransaction
+    "42P01": _NOT_FOUND,  # UndefinedTable
+    "3F000": _NOT_FOUND,  # InvalidSchemaName
+    "53100": _FULL,  # DiskFull
+}
+
+
+def error_kind(exc: BaseException) -> str | None:
+    """What a driver error means for the ledger (one of this module's kinds), or None.
+
+    By SQLSTATE; an OperationalError without one is the socket closed under the client
+    (libpq found it, not the server), so a dropped connection too."""
+    found = _driver_error(exc)
+    if found is None:
+        return None
+    state = found.sqlstate
+    if state is None:
+        return _LOST if isinstance(found, psycopg.OperationalError) else None
+    return _SQLSTATES.get(state, _SQLSTATES.get(state[:2]))
 
 
 def _connection_lost(exc: BaseException) -> bool:
-    """Whether *exc* (psycopg's, or eventsourcing's wrapping of it) is a dropped connection:
-    class 08 (connection exception), 57P01-57P03 (terminated by an administrator, a crash or
-    a shutdown), or no SQLSTATE at all (the socket closed under the client)."""
-    cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
-    if not isinstance(cause, psycopg.OperationalError):
-        return False
-    state = cause.sqlstate
-    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+    return error_kind(exc) == _LOST
 
 
-def _q(schema: str, text: str) -> Composed:
-    """SQL text with ``{s}`` standing for the schema."""
-    return SQL(text).format(s=Identifier(schema))
-
-
-def _nodes(
-    cur: psycopg.Cursor[Any], schema: str, positions: Sequence[tuple[int, int]]
-) -> dict[tuple[int, int], bytes]:
-    found: dict[tuple[int, int], bytes] = {}
-    leaves = sorted({index + 1 for level, index in positions if level == 0})
-    if leaves:
-        cur.execute(
-            _q(schema, "SELECT notification_id, state FROM {s}.ledger_events "
-                       "WHERE notification_id = ANY(%s)"),
-            (leaves,),
-        )  # fmt: skip
-        for sequence, state in cur.fetchall():
-            found[(0, sequence - 1)] = leaf_hash(bytes(state))
-    by_level: dict[int, list[int]] = {}
-    for level, index in positions:
-        if level > 0:
-            by_level.setdefault(level, []).append(index)
-    for level, indexes in by_level.items():
-        cur.execute(
-            _q(schema, "SELECT idx, hash FROM {s}.ledger_tree WHERE level = %s AND idx = ANY(%s)"),
-            (level, sorted(set(indexes))),
-        )
-        for index, digest in cur.fetchall():
-            found[(level, index)] = bytes(digest)
-    return found
-
-
-class _PostgresWriteTx:
-    """The write transaction of :class:`PostgresStore` (see ``WriteTx``)."""
-
-    def __init__(self, cur: psycopg.Cursor[Any], schema: str, head: Head) -> None:
-        self._c = cur
-        self._s = schema
-        self.head = head
-
-    def present(self, client_ids: Sequence[str]) -> dict[str, tuple[int, bytes, bytes]]:
-        self._c.execute(
-            _q(self._s, "SELECT client_id, notification_id, hash, state FROM {s}.ledger_events "
-                        "WHERE client_id = ANY(%s) AND notification_id BETWEEN 1 AND %s"),
-            (list(dict.fromkeys(client_ids)), self.head.sequence),
-        )  # fmt: skip
-        return {
-            cid: (seq, bytes(digest), bytes(state))
-            for cid, seq, digest, state in self._c.fetchall()
-        }
-
-    def keys_by_id(self, key_ids: Sequence[str]) -> list[WrappedKey]:
-        self._c.execute(
-            _q(self._s, "SELECT key_id, subject, category, wrapped, kek_id FROM {s}.ledger_keys "
-                        "WHERE key_id = ANY(%s)"),
-            (list(dict.fromkeys(key_ids)),),
-        )  # fmt: skip
-        return [key_row(row) for row in self._c.fetchall()]
-
-    def subject_states(self, subject: str) -> list[bytes]:
-        self._c.execute(
-            _q(self._s, "SELECT state FROM {s}.ledger_events WHERE subject = %s "
-                        "AND notification_id BETWEEN 1 AND %s "
-                        "AND topic IN ('collected', 'rectified')"),
-            (subject, self.head.sequence),
-        )  # fmt: skip
-        return [bytes(state) for (state,) in self._c.fetchall()]
-
-    def subject_keys(self, subjects: Sequence[str]) -> list[WrappedKey]:
-        self._c.execute(
-            _q(self._s, "SELECT key_id, subject, category, wrapped, kek_id FROM {s}.ledger_keys "
-                        "WHERE subject = ANY(%s) ORDER BY subject, category"),
-            (list(subjects),),
-        )  # fmt: skip
-        return [key_row(row) for row in self._c.fetchall()]
-
-    def add_keys(self, keys: Sequence[WrappedKey]) -> None:
-        self._c.executemany(
-            _q(self._s, "INSERT INTO {s}.ledger_keys (key_id, subject, category, wrapped, kek_id) "
-                        "VALUES (%s, %s, %s, %s, %s)"),
-            [(k.key_id, k.subject, k.category, k.wrapped, k.kek_id) for k in keys],
-        )  # fmt: skip
-
-    def all_keys(self) -> list[WrappedKey]:
-        self._c.execute(
-            _q(self._s, "SELECT key_id, subject, category, wrapped, kek_id FROM {s}.ledger_keys")
-        )
-        return [key_row(row) for row in self._c.fetchall()]
-
-    def keys_under(self, kek_ids: Sequence[str]) -> list[WrappedKey]:
-        self._c.execute(
-            _q(self._s, "SELECT key_id, subject, category, wrapped, kek_id FROM {s}.ledger_keys "
-                        "WHERE kek_id = ANY(%s)"),
-            (list(kek_ids),),
-        )  # fmt: skip
-        return [key_row(row) for row in self._c.fetchall()]
-
-    def rewrap(self, keys: Sequence[WrappedKey]) -> None:
-        if keys:
-            self._c.executemany(
-                _q(self._s, "UPDATE {s}.ledger_keys SET wrapped = %s, kek_id = %s "
-                            "WHERE key_id = %s"),
-                [(k.wrapped, k.kek_id, k.key_id) for k in keys],
-            )  # fmt: skip
-
-    def generations(self) -> dict[int, int]:
-        return _generations(self._c, self._s)
-
-    def set_generations(self, generations: dict[int, int]) -> None:
-        if generations:
-            self._c.executemany(
-                _q(self._s, "INSERT INTO {s}.ledger_buckets (bucket, generation) VALUES (%s, %s) "
-                            "ON CONFLICT (bucket) DO UPDATE SET generation = excluded.generation"),
-                sorted(generations.items()),
-            )  # fmt: skip
-
-    def add_purge(self, purge: PendingPurge) -> int:
-        self._c.execute(_q(self._s, "SELECT coalesce(max(id), 0) + 1 FROM {s}.ledger_purge"))
-        found = self._c.fetchone()
-        purge_id = int(found[0]) if found else 1
-        self._c.execute(
-            _q(self._s, f"INSERT INTO {{s}}.ledger_purge ({_PURGE_COLUMNS}) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s)"),
-            (purge_id, purge.kind, purge.sequence, purge.since, " ".join(purge.retire),
-             purge.xid, purge.reason),
-        )  # fmt: skip
-        return purge_id
-
-    def xid(self) -> str | None:
-        self._c.execute("SELECT pg_current_xact_id()::text")
-        found = self._c.fetchone()
-        return None if found is None else str(found[0])
-
-    def set_meta(self, name: str, value: str) -> None:
-        self._c.execute(
-            _q(self._s, "UPDATE {s}.ledger_meta SET value = %s WHERE name = %s"), (value, name)
-        )
-
-    def destroy_keys(self, key_ids: Sequence[str]) -> None:
-        self._c.execute(
-            _q(self._s, "DELETE FROM {s}.ledger_keys WHERE key_id = ANY(%s)"), (list(key_ids),)
-        )
-
-    def insert(self, rows: Sequence[StoredRow]) -> None:
-        if not rows:
-            return
-        self._c.executemany(
-            _q(self._s, "INSERT INTO {s}.ledger_events (notification_id, originator_id, "
-                        "originator_version, topic, state, hash, mac, subject, client_id) "
-                        "VALUES (%s, %s, 1, %s, %s, %s, %s, %s, %s)"),
-            [(r.sequence, r.uuid, r.type, r.state, r.hash, r.mac, r.subject, r.client_id)
-             for r in rows],
-        )  # fmt: skip
-
-    def nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        return _nodes(self._c, self._s, positions)
-
-    def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
-        if nodes:
-            self._c.executemany(
-                _q(self._s, "INSERT INTO {s}.ledger_tree (level, idx, hash) VALUES (%s, %s, %s)"),
-                list(nodes),
-            )
-
-    def set_head(self, head: Head) -> None:
-        self._c.execute(
-            _q(self._s, "UPDATE {s}.ledger_head SET sequence = %s, hash = %s, key_epoch = %s, "
-                        "vocabulary = %s, keymap = %s, seal = %s WHERE id = 1"),
-            (head.sequence, head.hash, head.key_epoch, head.vocabulary, head.keymap, head.seal),
-        )  # fmt: skip
-        self.head = head
-
-
-def _head(found: Sequence[Any] | None) -> Head:
-    return head_row(found)
-
-
-def _generations(cur: Any, schema: str) -> dict[int, int]:
-    rows = cur.execute(
-        _q(schema, "SELECT bucket, generation FROM {s}.ledger_buckets ORDER BY bucket")
-    ).fetchall()
-    return generation_rows(rows)
-
-
-def _pending(cur: Any, schema: str) -> list[PendingPurge]:
-    rows = cur.execute(
-        _q(schema, f"SELECT {_PURGE_COLUMNS} FROM {{s}}.ledger_purge ORDER BY id")
-    ).fetchall()
-    return purge_rows(rows)
-
-
-class _PostgresSnapshot:
-    """Reads inside one REPEATABLE READ, READ ONLY transaction."""
-
-    def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
-        self._conn = conn
-        self._s = schema
-
-    def head(self) -> Head:
-        return _head(
-            self._conn.execute(
-                _q(self._s, f"SELECT {_HEAD_COLUMNS} FROM {{s}}.ledger_head")
-            ).fetchone()
-        )
-
-    def generations(self) -> dict[int, int]:
-        return _generations(self._conn, self._s)
-
-    def pending(self) -> list[PendingPurge]:
-        return _pending(self._conn, self._s)
-
-    def rows(self, start: int = 1, stop: int | None = None) -> Iterator[StoredRow]:
-        with self._conn.cursor(name=f"ledger_rows_{next(_CURSORS)}") as cur:
+def _stream(conn: psycopg.Connection[Any]) -> Stream:
+    def stream(query: str, params: Sequence[Any]) -> Iterator[Sequence[Any]]:
+        # server-side: the rows come 2,000 at a time, however many the query covers
+        with conn.cursor(name=f"ledger_rows_{next(_CURSORS)}") as cur:
             cur.itersize = 2000
-            cur.execute(
-                _q(self._s, f"SELECT {_COLUMNS} FROM {{s}}.ledger_events "
-                            "WHERE notification_id >= %s AND notification_id <= %s "
-                            "ORDER BY notification_id"),
-                (start, _LAST if stop is None else stop),
-            )  # fmt: skip
-            for values in cur:
-                yield _row(values)
+            cur.execute(query, params)
+            yield from cur
 
-    def level(
-        self, level: int, start: int = 0, stop: int | None = None
-    ) -> Iterator[tuple[int, bytes]]:
-        with self._conn.cursor(name=f"ledger_level_{next(_CURSORS)}") as cur:
-            cur.itersize = 2000
-            cur.execute(
-                _q(self._s, "SELECT idx, hash FROM {s}.ledger_tree "
-                            "WHERE level = %s AND idx >= %s AND idx < %s ORDER BY idx"),
-                (level, start, _LAST if stop is None else stop),
-            )  # fmt: skip
-            for index, digest in cur:
-                yield index, bytes(digest)
-
-    def levels(self) -> list[int]:
-        return [
-            row[0]
-            for row in self._conn.execute(
-                _q(self._s, "SELECT DISTINCT level FROM {s}.ledger_tree ORDER BY level")
-            )
-        ]
-
-    def nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        return _nodes(self._conn.cursor(), self._s, positions)
-
-    def wrapped_keys(self) -> list[WrappedKey]:
-        rows = self._conn.execute(
-            _q(self._s, "SELECT key_id, subject, category, wrapped, kek_id FROM {s}.ledger_keys "
-                        "ORDER BY key_id")
-        ).fetchall()  # fmt: skip
-        return [key_row(row) for row in rows]
-
-    def checkpoints(self) -> list[tuple[int, str]]:
-        return [
-            (size, note)
-            for size, note in self._conn.execute(
-                _q(self._s, "SELECT size, note FROM {s}.ledger_checkpoints ORDER BY size")
-            )
-        ]
+    return stream
 
 
-class PostgresStore:
+class PostgresStore(SQLStore):
     """A ledger in one PostgreSQL schema (``?schema=NAME`` in the URL; ``public`` by default)."""
 
     def __init__(self, url: URL, *, raw_url: str, read_only: bool = False) -> None:
@@ -409,6 +111,13 @@ class PostgresStore:
         # as every other connection to this ledger, and the URL as messages show it
         self._target = target = postgres_target(raw_url)
         self.schema, self._shown = target.schema, target.shown
+        self.shown = self._shown
+        self.sql = Statements(
+            Dialect(
+                param="%s", sequence="notification_id", schema=f"{quote_schema(self.schema)}.",
+                xid="SELECT pg_current_xact_id()::text",
+            )
+        )  # fmt: skip
         self._dbname, self._host, self._port = target.database, target.host, target.port
         self._user, self._password = target.user, target.password
         self._datastore: PostgresDatastore | None = None
@@ -433,51 +142,59 @@ class PostgresStore:
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         try:
-            for attempt in range(_RECONNECTS + 1):
-                with self.datastore.get_connection() as conn:
-                    try:
-                        # a read-only open is read-only in the server too, as on a replica
-                        conn.execute(
-                            "SET default_transaction_read_only = "
-                            + ("on" if self.read_only else "off")
-                        )
-                    except psycopg.OperationalError as exc:
-                        # A pooled connection the server dropped (restart, idle timeout,
-                        # pg_terminate_backend) fails here, before any work: the pool
-                        # discards it when it is handed back, and another is taken.
-                        if attempt < _RECONNECTS and _connection_lost(exc):
-                            continue
-                        raise
-                    # eventsourcing's pool hands out dict rows; ours are tuples, then put back
-                    factory = conn.row_factory
-                    conn.row_factory = tuple_row  # type: ignore[assignment]
-                    try:
-                        yield conn
-                    finally:
-                        conn.row_factory = factory
-                    return
-        except psycopg.errors.ReadOnlySqlTransaction:
-            raise ReadOnlyStore(f"{self._shown} is read-only: cannot write to it") from None
-        except psycopg.errors.UndefinedTable:
-            raise StoreNotFound(f"no ledger at {self._shown}: run `ledger init` first") from None
+            with self._live_connection() as conn:
+                # eventsourcing's pool hands out dict rows; ours are tuples, then put back
+                factory = conn.row_factory
+                conn.row_factory = tuple_row
+                try:
+                    yield conn
+                finally:
+                    conn.row_factory = factory
         except (psycopg.Error, PersistenceError) as exc:
-            first = (str(exc).strip().splitlines() or [""])[0]
-            if _connection_lost(exc):
-                raise StoreError(
-                    f"lost the connection to the PostgreSQL server of {self._shown} ({first}); "
-                    "the transaction under way was most likely not completed (if the connection "
-                    "fell during its commit, it may have been: events with an id can be sent "
-                    "again safely)"
-                ) from None
-            if "does not exist" in first and ("relation" in first or "schema" in first):
-                raise StoreNotFound(
-                    f"no ledger at {self._shown}: run `ledger init` first"
-                ) from None
-            if "read-only transaction" in first:
-                raise ReadOnlyStore(f"{self._shown} is read-only: cannot write to it") from None
-            raise StoreError(
-                f"store error on {self._shown}: {type(exc).__name__}: {first}"
-            ) from None
+            raise self.ledger_error(exc) from None
+
+    @contextmanager
+    def _live_connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection that answered a first statement.
+
+        A connection the server dropped (restart, idle timeout, pg_terminate_backend) fails
+        that statement, before any work: it is closed, so that the pool replaces it and
+        never hands it out again, and the next one is tried. Each try uses up one of the
+        connections the pool held, so one more try than the pool holds reaches a new one."""
+        tries = self.datastore.pool.max_size + 1
+        for attempt in range(1, tries + 1):
+            with self.datastore.get_connection() as conn:
+                try:
+                    # a read-only open is read-only in the server too, as on a replica
+                    conn.execute(
+                        "SET default_transaction_read_only = " + ("on" if self.read_only else "off")
+                    )
+                except psycopg.OperationalError as exc:
+                    if attempt == tries or not _connection_lost(exc):
+                        raise
+                    conn.close()
+                    continue
+                yield conn
+                return
+
+    def ledger_error(self, exc: BaseException) -> StoreError:
+        """The ledger's error for a driver error, by its SQLSTATE (see ``error_kind``)."""
+        first = (str(exc).strip().splitlines() or [""])[0]
+        kind = error_kind(exc)
+        if kind == _LOST:
+            return StoreError(
+                f"lost the connection to the PostgreSQL server of {self._shown} ({first}); "
+                "the transaction under way was most likely not completed (if the connection "
+                "fell during its commit, it may have been: events with an id can be sent "
+                "again safely)"
+            )
+        if kind == _NOT_FOUND:
+            return StoreNotFound(f"no ledger at {self._shown}: run `ledger init` first")
+        if kind == _READ_ONLY:
+            return ReadOnlyStore(f"{self._shown} is read-only: cannot write to it")
+        if kind == _FULL:
+            return StoreError(f"cannot write {self._shown}: {first} (is the disk full?)")
+        return StoreError(f"store error on {self._shown}: {type(exc).__name__}: {first}")
 
     def exists(self) -> bool:
         with self._connection() as conn:
@@ -494,31 +211,17 @@ class PostgresStore:
         if self.exists():
             raise StoreExists(f"a ledger already exists at {self._shown}: refusing to overwrite it")
         with self._connection() as conn, conn.transaction():
-            for statement in _schema_statements(self.schema):
+            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self.schema)))
+            for statement in create_statements("postgresql", schema=self.schema):
                 conn.execute(statement)
-            conn.execute(
-                _q(self.schema, f"INSERT INTO {{s}}.ledger_head (id, {_HEAD_COLUMNS}) "
-                                "VALUES (1, %s, %s, %s, %s, %s, %s)"),
-                (head.sequence, head.hash, head.key_epoch, head.vocabulary, head.keymap,
-                 head.seal),
-            )  # fmt: skip
-            for name, value in sorted({**meta, "schema_version": str(SCHEMA_VERSION)}.items()):
-                conn.execute(
-                    _q(self.schema, "INSERT INTO {s}.ledger_meta VALUES (%s, %s)"), (name, value)
-                )
             with conn.cursor() as cur:
-                cur.executemany(
-                    _q(self.schema, "INSERT INTO {s}.ledger_buckets VALUES (%s, %s)"),
-                    sorted(generations.items()),
-                )
+                self._fill(cur, meta, head, generations)
 
     def remove(self) -> None:
         """Drop the tables of a store this process has just created (a failed `init`); the
         schema itself too when nothing else is left in it."""
         with self._connection() as conn, conn.transaction():
-            for table in ("ledger_checkpoints", "ledger_purge", "ledger_buckets", "ledger_tree",
-                          "ledger_keys", "ledger_meta", "ledger_head", "ledger_events",
-                          "alembic_version"):  # fmt: skip
+            for table in (*table_names("postgresql"), "alembic_version"):
                 conn.execute(
                     SQL("DROP TABLE IF EXISTS {}.{}").format(
                         Identifier(self.schema), Identifier(table)
@@ -533,24 +236,15 @@ class PostgresStore:
                 conn.execute(SQL("DROP SCHEMA IF EXISTS {}").format(Identifier(self.schema)))
         self.close()
 
-    def meta(self) -> dict[str, str]:
-        with self._connection() as conn:
-            rows = conn.execute(_q(self.schema, "SELECT name, value FROM {s}.ledger_meta"))
-            return dict(rows.fetchall())
+    @contextmanager
+    def _read(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self._connection() as conn, conn.cursor() as cur:
+            yield cur
 
     @contextmanager
-    def writer(self) -> Iterator[_PostgresWriteTx]:
-        if self.read_only:
-            raise ReadOnlyStore(f"{self._shown} is opened read-only: cannot write to it")
+    def _write(self) -> Iterator[psycopg.Cursor[Any]]:
         with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.execute(
-                _q(self.schema, "UPDATE {s}.ledger_head SET sequence = sequence WHERE id = 1 "
-                                f"RETURNING {_HEAD_COLUMNS}"),
-            )  # fmt: skip
-            found = cur.fetchone()
-            if found is None:
-                raise StoreNotFound(f"{self._shown} has no head row: not a ledger store")
-            yield _PostgresWriteTx(cur, self.schema, _head(found))
+            yield cur
 
     def purge(self, xids: Sequence[str] = ()) -> PurgeResult:
         """Vacuum the keys table once no snapshot older than the transactions *xids* is left,
@@ -618,104 +312,20 @@ class PostgresStore:
         with self._connection() as conn:
             conn.execute(f"SET lock_timeout = {int(PURGE_WAIT * 1000)}")
             try:
-                conn.execute(_q(self.schema, "VACUUM {s}.ledger_keys"))
+                conn.execute(SQL("VACUUM {}.ledger_keys").format(Identifier(self.schema)))
             finally:
                 conn.execute("RESET lock_timeout")
 
-    def pending(self) -> list[PendingPurge]:
-        with self.snapshot() as snap:
-            return snap.pending()
-
-    def end_purges(self, ids: Sequence[int]) -> None:
-        if not ids:
-            return
-        with self._connection() as conn, conn.transaction():
-            conn.execute(
-                _q(self.schema, "DELETE FROM {s}.ledger_purge WHERE id = ANY(%s)"), (list(ids),)
-            )
-
-    def note_purge(self, purge_id: int, reason: str) -> None:
-        with contextlib.suppress(StoreError), self._connection() as conn, conn.transaction():
-            conn.execute(
-                _q(self.schema, "UPDATE {s}.ledger_purge SET reason = %s WHERE id = %s"),
-                (reason[:500], purge_id),
-            )
-
     @contextmanager
-    def snapshot(self) -> Iterator[_PostgresSnapshot]:
+    def snapshot(self) -> Iterator[Snapshot]:
+        """Reads inside one REPEATABLE READ, READ ONLY transaction: one state of the store,
+        however long they take, without blocking writers."""
         with self._connection() as conn:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
-                yield _PostgresSnapshot(conn, self.schema)
+                yield Snapshot(conn.cursor, _stream(conn), self.sql)
             finally:
                 conn.execute("ROLLBACK")
-
-    def head(self) -> Head:
-        with self.snapshot() as snap:
-            return snap.head()
-
-    def rows(self, start: int = 1, stop: int | None = None) -> Iterator[StoredRow]:
-        with self.snapshot() as snap:
-            yield from snap.rows(start, stop)
-
-    def _select(self, sql: str, params: Sequence[Any]) -> list[StoredRow]:
-        with self._connection() as conn:
-            cursor = conn.execute(_q(self.schema, sql), params)
-            return [_row(values) for values in cursor.fetchall()]
-
-    def subject_rows(self, subject: str) -> Iterator[StoredRow]:
-        yield from self._select(
-            f"SELECT {_COLUMNS} FROM {{s}}.ledger_events WHERE subject = %s "
-            "ORDER BY notification_id", (subject,),
-        )  # fmt: skip
-
-    def rows_at(self, sequences: Sequence[int]) -> list[StoredRow]:
-        return self._select(
-            f"SELECT {_COLUMNS} FROM {{s}}.ledger_events WHERE notification_id = ANY(%s) "
-            "ORDER BY notification_id", (sorted(set(sequences)),),
-        )  # fmt: skip
-
-    def rows_of_type(self, kind: str) -> list[StoredRow]:
-        return self._select(
-            f"SELECT {_COLUMNS} FROM {{s}}.ledger_events WHERE topic = %s "
-            "ORDER BY notification_id", (kind,),
-        )  # fmt: skip
-
-    def keys(self, key_ids: Sequence[str]) -> dict[str, WrappedKey]:
-        with self._connection() as conn:
-            rows = conn.execute(
-                _q(self.schema, "SELECT key_id, subject, category, wrapped, kek_id "
-                                "FROM {s}.ledger_keys WHERE key_id = ANY(%s)"),
-                (list(dict.fromkeys(key_ids)),),
-            ).fetchall()  # fmt: skip
-        return {key.key_id: key for key in map(key_row, rows)}
-
-    def nodes(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        with self.snapshot() as snap:
-            return snap.nodes(positions)
-
-    def add_checkpoint(self, size: int, root: bytes, note: str, created_at: str) -> None:
-        if self.read_only:
-            raise ReadOnlyStore(f"{self._shown} is opened read-only: cannot store a checkpoint")
-        with self._connection() as conn, conn.transaction():
-            conn.execute(
-                _q(self.schema, "INSERT INTO {s}.ledger_checkpoints VALUES (%s, %s, %s, %s) "
-                                "ON CONFLICT (size) DO UPDATE SET note = excluded.note, "
-                                "root = excluded.root, created_at = excluded.created_at"),
-                (size, root, note, created_at),
-            )  # fmt: skip
-
-    def checkpoints(self) -> list[tuple[int, str]]:
-        with self.snapshot() as snap:
-            return snap.checkpoints()
-
-    def checkpoint_made(self, size: int) -> str | None:
-        with self._connection() as conn:
-            found = conn.execute(
-                _q(self.schema, "SELECT created_at FROM {s}.ledger_checkpoints WHERE size = %s"),
-                (size,),
-            ).fetchone()
-        return None if found is None else str(found[0])
 
     def close(self) -> None:
         if self._datastore is not None:

@@ -9,6 +9,7 @@ batch whole or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
@@ -400,6 +401,23 @@ def test_a_connection_dropped_between_writes_is_replaced(
         assert terminate() >= 1
         assert ledger.verify().intact
     assert _tags(ledger) == Counter({"base": 50, "after0": 20, "after1": 20, "after2": 20})
+
+
+def test_every_pooled_connection_dropped_at_once_is_replaced_before_any_work(
+    pg_ledger: tuple[Ledger, Callable[[], int], psycopg.Connection[Any]],
+) -> None:
+    ledger, terminate, _ = pg_ledger
+    base = ledger.verify().size
+    pool = ledger.store.recorder.datastore.pool
+    for round in range(3):
+        with contextlib.ExitStack() as held:  # the pool grows to all it may hold ...
+            for _ in range(pool.max_size):
+                held.enter_context(ledger.store.snapshot()).head()
+        assert terminate() == pool.max_size  # ... and every one of them is dropped
+        receipts = ledger.record_many(_events(10, f"full{round}"))
+        assert receipts[0].sequence == base + 1 + 10 * round
+    assert ledger.verify().intact
+    assert _tags(ledger) == Counter({"base": 50, "full0": 10, "full1": 10, "full2": 10})
 
 
 def test_a_connection_dropped_during_a_large_batch_fails_cleanly_and_writes_nothing(
