@@ -24,7 +24,14 @@ from ledger.crypto.signing import (
     next_signer,
     retire_signer,
 )
-from ledger.errors import IntegrityError, InvalidEvent, KeyUnavailable, LedgerError, NotFound
+from ledger.errors import (
+    IntegrityError,
+    InvalidEvent,
+    KeyUnavailable,
+    LedgerError,
+    NotFound,
+    ProofError,
+)
 from ledger.log import checkpoint as notes
 from ledger.log import merkle
 from ledger.store.base import Snapshot
@@ -338,7 +345,7 @@ class VerifiableLog:
             proof = _proof(snapshot, lambda rh: merkle.inclusion_proof(sequence - 1, size, rh))
             leaf = snapshot.nodes([(0, sequence - 1)])[(0, sequence - 1)]
             root = root_at(snapshot, size)
-        merkle.verify_inclusion(sequence - 1, size, leaf, proof, root)  # never hand out a bad one
+        _checked(lambda: merkle.verify_inclusion(sequence - 1, size, leaf, proof, root))
         return {"leafIdx": sequence - 1, "treeSize": size, "root": _b64(root),
                 "leafHash": _b64(leaf), "proof": [_b64(p) for p in proof]}  # fmt: skip
 
@@ -354,7 +361,7 @@ class VerifiableLog:
                 )
             proof = _proof(snapshot, lambda rh: merkle.consistency_proof(size1, size2, rh))
             root1, root2 = root_at(snapshot, size1), root_at(snapshot, size2)
-        merkle.verify_consistency(size1, size2, root1, root2, proof)
+        _checked(lambda: merkle.verify_consistency(size1, size2, root1, root2, proof))
         return {"size1": size1, "size2": size2, "root1": _b64(root1), "root2": _b64(root2),
                 "proof": [_b64(p) for p in proof]}  # fmt: skip
 
@@ -433,3 +440,16 @@ def read_verifier(path: Path) -> notes.Verifier:
         raise LedgerError(f"cannot read the verifier key {path}: {type(exc).__name__}") from None
     except notes.CheckpointError as exc:
         raise LedgerError(f"{path}: {exc}") from None
+
+
+def _checked(check: Callable[[], None]) -> None:
+    """Run a proof's own check before it is handed out: a proof that fails it was made from a
+    damaged tree, which is an integrity failure of the store (run `ledger verify`)."""
+    try:
+        check()
+    except ProofError as exc:
+        raise IntegrityError(
+            None,
+            f"the store's Merkle tree gives a proof that does not verify ({exc}): "
+            "its tree nodes were changed; run `ledger verify`",
+        ) from None

@@ -91,8 +91,6 @@ _ROW = {t: itemgetter(*_COLUMNS[t]) for t in facts.FACT_TABLES}
 class ProjectionMismatch(LedgerError):
     """The projection tables are not what the chain says: answers from them are refused."""
 
-    exit_code = 1
-
     def __init__(
         self, table: str, position: int | None, what: str, *, hint: str = REBUILD_HINT
     ) -> None:

@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -82,14 +83,16 @@ def fresh_store(engine: str) -> Iterator[tuple[str, Path]]:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def sql(url: str, statement: str) -> None:
-    """Run *statement* on the store at *url* directly, as an attacker with the file would."""
-    engine, schema = sqlalchemy_engine(url)
-    with engine.begin() as conn:
-        if schema:
-            conn.execute(text(f'SET search_path TO "{schema}"'))
-        conn.execute(text(statement))
-    engine.dispose()
+def sql(url: str, statement: str, params: dict[str, Any] | None = None, **named: Any) -> list[Any]:
+    """Run *statement* on the store at *url* directly, as anyone with SQL access to the file or
+    server would (on PostgreSQL in the store's schema); the rows it returns, if any."""
+    engine, _schema = sqlalchemy_engine(url)  # on PostgreSQL, search_path is the schema
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(statement), {**(params or {}), **named})
+            return list(result.fetchall()) if result.returns_rows else []
+    finally:
+        engine.dispose()
 
 
 def schema1_store(store_url: str, tmp_path: Path) -> tuple[str, Path]:

@@ -22,8 +22,8 @@ import pytest
 from click.testing import Result
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 from support import ENGINES, fresh_store
+from support import sql as _sql
 from test_log import Cli, _started
 
 from ledger import Ledger
@@ -38,7 +38,6 @@ from ledger.errors import IntegrityError, NotFound
 from ledger.log import checkpoint as notes
 from ledger.log.merkle import TreeBuilder, leaf_hash
 from ledger.store.base import Head
-from ledger.store.engine import sqlalchemy_engine
 from ledger.transparency import VerifiableLog, root_at, signing_verifiers
 
 ORIGIN = "northgate-it/ledger"
@@ -46,16 +45,6 @@ FORGED_AT = "2030-01-01T00:00:00.000000Z"
 
 
 # -- SQL behind the ledger's back, on either engine ----------------------------------------------
-
-
-def _sql(url: str, statement: str, params: dict[str, Any] | None = None) -> list[Any]:
-    engine, _schema = sqlalchemy_engine(url)  # on PostgreSQL, search_path is the schema
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(statement), params or {})
-            return list(result.fetchall()) if result.returns_rows else []
-    finally:
-        engine.dispose()
 
 
 def _seq(url: str) -> str:

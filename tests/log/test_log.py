@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import sql
 
 from ledger.cli.main import cli
 from ledger.demo.workload import generate
@@ -258,3 +259,18 @@ def test_a_non_canonical_base64_spelling_of_a_signature_is_refused(run: Cli) -> 
     assert base64.b64decode(twisted) == base64.b64decode(blob)  # the same bytes, spelled twice
     with pytest.raises(notes.CheckpointError):
         notes.verify(f"{body}\n{prefix} {twisted}\n", verifier)
+
+
+@pytest.mark.parametrize("kind", ["inclusion", "consistency"])
+def test_a_proof_from_a_changed_tree_node_is_refused_as_an_integrity_failure(
+    run: Cli, kind: str
+) -> None:
+    run("checkpoint")
+    # an inner node that the proofs below use, but the roots do not
+    sql(run.url, "UPDATE ledger_tree SET hash = :h WHERE level = 1 AND idx = 1", h=bytes(32))
+    args = ["inclusion", "1"] if kind == "inclusion" else ["consistency", "2"]
+    result = run("prove", *args)
+    assert result.exit_code == 1, result.output
+    assert "gives a proof that does not verify" in result.stderr
+    assert "run `ledger verify`" in result.stderr
+    assert "internal error" not in result.stderr
