@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +34,7 @@ from ledger.errors import StoreError
 from ledger.projections import Projections
 from ledger.store import open_store
 from ledger.store.engine import sqlalchemy_engine
-from ledger.store.migrate import current_revision, head_revision
+from ledger.store.revisions import current_revision, head_revision
 from ledger.store.urls import (
     MAX_SCHEMA_BYTES,
     check_schema,
@@ -426,8 +425,10 @@ def test_store_errors_do_not_carry_the_password(server: str, tmp_path: Path) -> 
 # --- 5. a server that cannot be reached is named as such, at once ----------------------------
 
 
-def _unreachable(result_err: str, started: float, why: str) -> None:
-    assert time.monotonic() - started < 4, "waited for a pool timeout"
+def _unreachable(result_err: str, why: str) -> None:
+    # named by the check made before any pool opens: never a pool's timeout after 30 s
+    waited = ("timeout", "timed out", "couldn't get a connection")
+    assert not any(sign in result_err for sign in waited), result_err
     assert result_err.startswith("error: could not connect to the PostgreSQL server"), result_err
     assert why in result_err, result_err
     assert "lost" not in result_err and "most likely" not in result_err
@@ -437,29 +438,25 @@ def _unreachable(result_err: str, started: float, why: str) -> None:
 def test_a_refused_port_says_it_could_not_connect(tmp_path: Path) -> None:
     url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{_closed_port()}/test?schema=a"
     for command in (["init"], ["verify"], ["inventory"], ["migrate"]):
-        started = time.monotonic()
         result = _cli(url, tmp_path, *command)
         assert result.exit_code == 2, result.output
-        _unreachable(result.stderr, started, "connection refused")
-    started = time.monotonic()
+        _unreachable(result.stderr, "connection refused")
     done = subprocess.run([*_installed(), "--db", url, "verify"], capture_output=True, timeout=60)
     assert done.returncode == 2
-    _unreachable(done.stderr.decode(), started, "connection refused")
+    _unreachable(done.stderr.decode(), "connection refused")
 
 
 def test_a_missing_database_or_role_says_why(server: str, tmp_path: Path) -> None:
     base = _with_password(server).rpartition("/")[0]
     missing = f"{base}/no_such_db_{uuid.uuid4().hex[:8]}?schema=a"
-    started = time.monotonic()
     result = _cli(missing, tmp_path, "verify")
     assert result.exit_code == 2
-    _unreachable(result.stderr, started, "no such database")
+    _unreachable(result.stderr, "no such database")
     role = f"no_such_role_{uuid.uuid4().hex[:8]}"
     stranger = base.replace("postgres:", f"{role}:", 1) + "/test"
-    started = time.monotonic()
     result = _cli(stranger, tmp_path, "verify")
     assert result.exit_code == 2
-    _unreachable(result.stderr, started, "authentication failed")
+    _unreachable(result.stderr, "authentication failed")
 
 
 def test_the_projection_and_migration_engines_name_a_refused_connection() -> None:
