@@ -33,10 +33,10 @@ from ledger.demo import story as demo_story
 from ledger.errors import LedgerError, PurgePending
 from ledger.files import MAX_NOTE_FILE, check_output, private_output, read_limited, write_private
 from ledger.importer import import_lines, summarise
+from ledger.migrate import migrate as migrate_store
 from ledger.store import open_store
 from ledger.store.base import PendingPurge
 from ledger.store.copy import copy_ledger
-from ledger.store.migrate import migrate as migrate_store
 from ledger.store.urls import mask_url
 from ledger.transparency import (
     CheckpointReview,
@@ -46,7 +46,7 @@ from ledger.transparency import (
     signing_verifiers,
 )
 from ledger.verification.checker import VerifyReport
-from ledger.verification.replay import Finding
+from ledger.verification.replay import ReplayFinding
 
 from ._projections import Projections, compare_stored, render_report, rfc3339, with_projections
 from .exit_codes import INTEGRITY, INTERNAL, OK, PENDING, exit_code
@@ -434,7 +434,7 @@ def _read_text(path: Path) -> str:
 def _print_report(
     report: VerifyReport,
     as_json: bool,
-    findings: list[Finding] | None = None,
+    findings: list[ReplayFinding] | None = None,
     pending: list[PendingPurge] | None = None,
     checks: CheckpointReview | SinceCheck | None = None,
 ) -> None:

@@ -89,7 +89,7 @@ from ledger.store.urls import mask_url
 from ledger.verification import parallel
 from ledger.verification.checker import VerifyReport, verify_snapshot
 from ledger.verification.keytable import KeyProblem, check_keys
-from ledger.verification.replay import Finding, revalidate
+from ledger.verification.replay import ReplayFinding, revalidate
 
 DEFAULT_URL = "sqlite:///ledger.db"
 DEFAULT_KEYS = "ledger-keys"
@@ -185,7 +185,7 @@ class Ledger:
             head = sealed_head(source, ledger_id, 0, chain.GENESIS, 0, None, generations)
             created_store = True
             store.create(meta, head, generations)
-            from ledger.store.migrate import stamp  # Alembic is needed here and by `migrate` only
+            from ledger.store.revisions import stamp  # Alembic is needed here and by `migrate` only
 
             stamp(url)
             opened = cls(store, source, settings, store.meta())
@@ -640,7 +640,7 @@ class Ledger:
         at = utc_timestamp(datetime.now(UTC))
         return self._append([[Pending(0, uuid7(), {"at": at, **event}, None)]])[0]
 
-    def revalidate(self) -> list[Finding]:
+    def revalidate(self) -> list[ReplayFinding]:
         """Every stored event checked again under the vocabulary recorded before it."""
         with self.store.snapshot() as snapshot:
             return revalidate(snapshot.rows())

@@ -24,16 +24,16 @@ from ledger.store.base import StoredRow
 
 
 @dataclass(frozen=True)
-class Finding:
+class ReplayFinding:
     """An event that does not satisfy the contract under the vocabulary of its time."""
 
     sequence: int
     problem: str
 
 
-def revalidate(rows: Iterable[StoredRow]) -> list[Finding]:
+def revalidate(rows: Iterable[StoredRow]) -> list[ReplayFinding]:
     """Validate every stored event under the vocabulary recorded before it."""
-    findings: list[Finding] = []
+    findings: list[ReplayFinding] = []
     vocabulary = Vocabulary.default()
     installed = f"fideslang {importlib.metadata.version('fideslang')}"
     for row in rows:
@@ -42,10 +42,11 @@ def revalidate(rows: Iterable[StoredRow]) -> list[Finding]:
             try:
                 vocabulary = Vocabulary.from_config(record.event.get("custom", {}))
             except ConfigError as exc:
-                findings.append(Finding(record.seq, f"recorded vocabulary is unusable: {exc}"))
+                unusable = f"recorded vocabulary is unusable: {exc}"
+                findings.append(ReplayFinding(record.seq, unusable))
             if record.event.get("taxonomy") != installed:
                 findings.append(
-                    Finding(
+                    ReplayFinding(
                         record.seq,
                         f"vocabulary recorded under {record.event.get('taxonomy')}, checked "
                         f"with {installed}: keys it lacks are reported below",
@@ -58,7 +59,7 @@ def revalidate(rows: Iterable[StoredRow]) -> list[Finding]:
                 try:
                     parse_verifier_key(str(record.event.get(key)))
                 except CheckpointError as exc:
-                    findings.append(Finding(record.seq, f"signing key record: {key}: {exc}"))
+                    findings.append(ReplayFinding(record.seq, f"signing key record: {key}: {exc}"))
             continue
         event = dict(record.event)
         if record.data:  # values stay sealed: check the categories they were filed under
@@ -66,5 +67,5 @@ def revalidate(rows: Iterable[StoredRow]) -> list[Finding]:
         try:
             validate(event, vocabulary=vocabulary)
         except InvalidEvent as exc:
-            findings.append(Finding(record.seq, str(exc)))
+            findings.append(ReplayFinding(record.seq, str(exc)))
     return findings
