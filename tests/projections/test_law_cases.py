@@ -21,9 +21,9 @@ from support import schema1_store as _schema1_store
 from ledger import Ledger
 from ledger.core.contract import parse_timestamp
 from ledger.demo.story import CONFIG_TOML
+from ledger.migrate import migrate
 from ledger.projections import Projections, inventory
 from ledger.projections import facts as fact_tables
-from ledger.store.migrate import migrate
 
 DPO = "staff:dpo"
 PAYMENTS = {"purpose": "essential.service.payment_processing", "basis": "contract"}

@@ -12,7 +12,7 @@ from support import sql as _sql
 
 from ledger import Ledger
 from ledger.cli.main import cli
-from ledger.store.migrate import current_revision, head_revision
+from ledger.store.revisions import current_revision, head_revision
 
 DPO = {"actor": "staff:dpo", "purpose": "essential.legal_obligation"}
 

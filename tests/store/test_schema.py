@@ -19,7 +19,7 @@ from support import schema1_store as _schema1_store
 
 from ledger import Ledger
 from ledger.store.engine import sqlalchemy_engine
-from ledger.store.migrate import _config, current_revision
+from ledger.store.revisions import _config, current_revision
 from ledger.store.schema import metadata_for
 
 
