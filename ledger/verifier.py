@@ -3,24 +3,5 @@
 Imports with only the standard library and ``cryptography`` installed, as that module does.
 """
 
-from ledger.log.verifier import (
-    BundleReport,
-    CheckpointError,
-    ProofError,
-    parse_verifier_key,
-    verify_bundle,
-    verify_checkpoint,
-    verify_consistency,
-    verify_inclusion,
-)
-
-__all__ = [
-    "BundleReport",
-    "CheckpointError",
-    "ProofError",
-    "parse_verifier_key",
-    "verify_bundle",
-    "verify_checkpoint",
-    "verify_consistency",
-    "verify_inclusion",
-]
+from ledger.log.verifier import *  # noqa: F403
+from ledger.log.verifier import __all__ as __all__

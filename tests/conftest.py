@@ -38,6 +38,15 @@ def config(config_path: Path) -> Config:
 
 
 @pytest.fixture
+def server() -> str:
+    """The test server's URL (no schema); fails the run when the server is required."""
+    found = postgres_server()
+    if found is None:
+        pytest.skip("no PostgreSQL server (set LEDGER_TEST_POSTGRES_URL)")
+    return found
+
+
+@pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh schema on the test server, dropped afterwards."""
     server = postgres_server()

@@ -24,7 +24,6 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from psycopg.sql import SQL, Identifier
 from sqlalchemy import text
-from support import postgres_server
 
 from ledger import Ledger
 from ledger.cli.exit_codes import exit_code
@@ -44,15 +43,6 @@ from ledger.store.urls import (
 )
 
 PASSWORD = "Pw-marker-4f7Q"  # the server trusts local connections: a password is ignored
-
-
-@pytest.fixture
-def server() -> str:
-    """The test server's URL (no schema); fails the run when the server is required."""
-    found = postgres_server()
-    if found is None:
-        pytest.skip("no PostgreSQL server (set LEDGER_TEST_POSTGRES_URL)")
-    return found
 
 
 def _with_password(server: str) -> str:

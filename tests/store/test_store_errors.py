@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from support import postgres_server
 
 from ledger import Ledger
 from ledger.errors import ReadOnlyStore, StoreError, StoreNotFound
@@ -148,14 +147,6 @@ def test_a_write_past_a_file_size_limit_cannot_write_and_says_why(tmp_path: Path
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def server() -> str:
-    found = postgres_server()
-    if found is None:
-        pytest.skip("no PostgreSQL server (set LEDGER_TEST_POSTGRES_URL)")
-    return found
 
 
 @pytest.fixture

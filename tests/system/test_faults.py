@@ -394,9 +394,7 @@ def test_a_connection_dropped_between_writes_is_replaced(
     base = ledger.verify().size
     for round in range(3):
         assert terminate() >= 1  # every pooled connection of the ledger is gone
-        began = time.monotonic()
-        receipts = ledger.record_many(_events(20, f"after{round}"))
-        assert time.monotonic() - began < 2  # a bounded retry on fresh connections, no backoff
+        receipts = ledger.record_many(_events(20, f"after{round}"))  # on fresh connections
         assert receipts[0].sequence == base + 1 + 20 * round
         assert terminate() >= 1
         assert ledger.verify().intact
