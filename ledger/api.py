@@ -800,10 +800,11 @@ class LedgerRecorder(ApplicationRecorder):
     def _reading(self) -> Iterator[ApplicationRecorder]:
         """The store's own eventsourcing recorder, its errors as the ledger's (StoreError)."""
         shown = mask_url(self.ledger.store.url)
-        recorder = getattr(self.ledger.store, "recorder", None)
-        if not isinstance(recorder, ApplicationRecorder):
-            raise StoreError(f"{shown} has no eventsourcing recorder")
         try:
+            # opened on first use: on PostgreSQL that already reads from the server
+            recorder = getattr(self.ledger.store, "recorder", None)
+            if not isinstance(recorder, ApplicationRecorder):
+                raise StoreError(f"{shown} has no eventsourcing recorder")
             yield recorder
         except PersistenceError as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
@@ -828,9 +829,25 @@ class LedgerRecorder(ApplicationRecorder):
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
         """The stored event whose originator id is *originator_id* (an event's uuid names
-        one event, at version 1), as eventsourcing selects an aggregate's events."""
+        one event, at version 1), as eventsourcing selects an aggregate's events; only one
+        that is on the chain: the record bytes stored at the sequence they name, within the
+        head (a row added by SQL beside the chain is never given out)."""
         with self._reading() as recorder:
-            return recorder.select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+            # the events table keeps ids as text on both engines (PostgreSQL: no uuid = text)
+            found = recorder.select_events(
+                str(originator_id), gt=gt, lte=lte, desc=desc, limit=limit
+            )
+        return [s for s in found if self._on_chain(str(s.originator_id), s.state)]
+
+    def _on_chain(self, originator_id: str, state: bytes) -> bool:
+        try:
+            record = chain.parse(state)
+        except ValueError:
+            return False
+        sequence = record.seq
+        if record.uuid != originator_id or not 1 <= sequence <= self.ledger.size:
+            return False
+        return [row.state for row in self.ledger.store.rows_at([sequence])] == [state]
 
     def select_notifications(
         self,

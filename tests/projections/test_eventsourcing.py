@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from support import sql
 
 from ledger import Ledger
+from ledger.core import chain
 from ledger.core.chain import parse
 from ledger.demo.own_projection import (
     LedgerApplication,
@@ -199,14 +200,32 @@ def test_a_row_put_beyond_the_head_by_sql_is_never_given_out(filled: Ledger) -> 
     size, url = filled.size, filled.store.url
     sqlite = url.startswith("sqlite")
     column, blob = ("rowid", "X'7B7D'") if sqlite else ("notification_id", "'\\x7b7d'::bytea")
+    forged = uuid.uuid4()
     sql(
         url,
         f"INSERT INTO ledger_events ({column}, originator_id, originator_version, topic, "
-        f"state, hash) VALUES ({size + 1}, '{uuid.uuid4()}', 1, 'shared', {blob}, {blob})",
+        f"state, hash) VALUES ({size + 1}, '{forged}', 1, 'shared', {blob}, {blob})",
     )
     assert [n.id for n in filled.recorder.select_notifications(1, 100)][-1] == size
     assert filled.recorder.select_notifications(size, 10, inclusive_of_start=False) == []
     assert filled.recorder.max_notification_id() == size
+    # nor by its originator id, as eventsourcing's repository asks for an aggregate's events
+    assert filled.recorder.select_events(forged) == []
+    # a copy of a real record beside the chain, under another id, is not given out either
+    real = filled.store.rows_at([3])[0]
+    copied = uuid.uuid4()
+    sql(
+        url,
+        f"INSERT INTO ledger_events ({column}, originator_id, originator_version, topic, "
+        f"state, hash) VALUES ({size + 2}, '{copied}', 1, :topic, :state, :hash)",
+        topic=real.type,
+        state=real.state,
+        hash=real.hash,
+    )
+    assert filled.recorder.select_events(copied) == []
+    # while an event on the chain is given out by its uuid
+    on_chain = chain.parse(real.state).uuid
+    assert [e.state for e in filled.recorder.select_events(on_chain)] == [real.state]
 
 
 def test_the_ledgers_application_gives_events_metadata_only(filled: Ledger) -> None:
