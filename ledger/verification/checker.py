@@ -278,6 +278,19 @@ class TreeChecker:
                 raise extra_node(self.builder.size, level, extra[0]).error()
 
 
+def stored_after(snapshot: Snapshot, leaves: int) -> Callable[[int], Iterator[tuple[int, bytes]]]:
+    """The stored nodes of a level from the first one not covered by *leaves* events on: what
+    a tree check reads after the rows it was given. Leaves are never stored, so at level 0
+    (or a level below, which no tree has) every stored node is read: each one is extra."""
+
+    def level(number: int) -> Iterator[tuple[int, bytes]]:
+        if number <= 0:
+            return snapshot.level(number)
+        return snapshot.level(number, leaves >> number)
+
+    return level
+
+
 def check_stray(snapshot: Snapshot) -> None:
     """FindingError if a row is stored before the chain's first (sequence 0 or below); rows
     beyond the head are found by the chain check itself."""

@@ -47,6 +47,7 @@ from ledger.verification.checker import (
     VerifyReport,
     check_stray,
     finding_of,
+    stored_after,
     verify_rows,
 )
 
@@ -374,8 +375,7 @@ def check_since(
                                      seals_checked=mac is not None)  # fmt: skip
         return failed, None
     # nodes completed by the events since: indexes from start >> level
-    tree = TreeChecker(lambda level: snapshot.level(level, start >> level), snapshot.levels(),
-                       builder=builder)  # fmt: skip
+    tree = TreeChecker(stored_after(snapshot, start), snapshot.levels(), builder=builder)
     report = verify_rows(
         snapshot.rows(start + 1), head, ledger_id=ledger_id, mac=mac, progress=progress,
         tree=tree, keymap=keymap_digest(snapshot.generations()), start=start, prev=prev,

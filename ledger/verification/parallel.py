@@ -44,6 +44,7 @@ from ledger.verification.checker import (
     check_stray,
     finding_of,
     missing,
+    stored_after,
 )
 
 CHUNK_LEVEL = 10  # chunks of 1,024 leaves: perfect subtrees a worker checks whole
@@ -258,8 +259,7 @@ def _finish(snapshot: Snapshot, head: Head, final: TreeBuilder, ledger_id: str,
     last = GENESIS if size == 0 else next((r.hash for r in snapshot.rows(size, size)), None)
     check_end(head, expected=size + 1, last=last, ledger_id=ledger_id, mac=mac,
               keymap=keymap_digest(snapshot.generations()))  # fmt: skip
-    tree = TreeChecker(lambda level: snapshot.level(level, size >> level), snapshot.levels(),
-                       builder=final)  # fmt: skip
+    tree = TreeChecker(stored_after(snapshot, size), snapshot.levels(), builder=final)
     tree.finish()
 
 

@@ -156,6 +156,17 @@ def add_a_stray_tree_node(store: Store) -> int:
     return store.size
 
 
+def store_a_leaf_in_the_tree(store: Store) -> int:
+    # leaves are never stored: a level-0 row inside the tree's span is still extra
+    store.sql("INSERT INTO ledger_tree (level, idx, hash) VALUES (0, 3, :z)", z=bytes(32))
+    return store.size
+
+
+def store_a_node_below_the_leaves(store: Store) -> int:
+    store.sql("INSERT INTO ledger_tree (level, idx, hash) VALUES (-1, 0, :z)", z=bytes(32))
+    return store.size
+
+
 def cut_the_newest_rows_and_forge_the_head(store: Store) -> int:
     keep = store.size - 2
     store.sql("DELETE FROM ledger_events WHERE {seq} > :k", k=keep)
@@ -190,6 +201,8 @@ CASES: list[tuple[Tamper, bool, FindingKind]] = [
     (change_a_tree_node, False, FindingKind.TREE),
     (delete_a_tree_node, False, FindingKind.TREE),
     (add_a_stray_tree_node, False, FindingKind.TREE_EXTRA),
+    (store_a_leaf_in_the_tree, False, FindingKind.TREE_EXTRA),
+    (store_a_node_below_the_leaves, False, FindingKind.TREE_EXTRA),
     (cut_the_newest_rows_and_forge_the_head, True, FindingKind.HEAD_SEAL),
     (forge_the_head_hash, False, FindingKind.HEAD),
     (change_the_key_map, False, FindingKind.KEYMAP_CHANGED),
