@@ -80,10 +80,11 @@ as_of_option = click.option(
     "--as-of", default=None, help="The state at this moment (RFC 3339, or a date: end of day)."
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+subject_option = click.option("--subject", default=None, help="Only this subject.")
 
 
 @cli.command()
-@click.option("--subject", default=None, help="Only this subject.")
+@subject_option
 @as_of_option
 @json_option
 @pass_settings
@@ -153,7 +154,7 @@ def ropa(settings: Settings, fmt: str, as_of: str | None) -> None:
 
 
 @cli.command()
-@click.option("--subject", default=None, help="Only this subject.")
+@subject_option
 @as_of_option
 @json_option
 @pass_settings
