@@ -14,6 +14,7 @@ engine modules. Level-0 tree nodes are hashed from the stored records by
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -367,8 +368,9 @@ class Snapshot:
         return [key_row(row) for row in self._all(self._sql.wrapped_keys)]
 
 
-class SQLStore:
-    """What both stores do alike, on the transactions each engine module provides."""
+class SQLStore(ABC):
+    """What both stores do alike, on the transactions each engine module provides (each
+    engine implements the three abstract methods; a store lacking one cannot be made)."""
 
     url: str
     read_only: bool
@@ -377,16 +379,17 @@ class SQLStore:
     # statements that make a table the store may lack before it is written to
     before_checkpoint: tuple[str, ...] = ()
 
+    @abstractmethod
     def _read(self) -> AbstractContextManager[Cursor]:
         """A cursor for reads that need not agree with each other."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _write(self) -> AbstractContextManager[Cursor]:
         """A cursor in a write transaction, committed when the block ends without error."""
-        raise NotImplementedError
 
+    @abstractmethod
     def snapshot(self) -> AbstractContextManager[Snapshot]:
-        raise NotImplementedError
+        """Reads that all see the store at one moment (REPEATABLE READ / one transaction)."""
 
     def _fill(
         self, c: Cursor, meta: dict[str, str], head: Head, generations: dict[int, int]
