@@ -54,9 +54,6 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-_proof = node_proof  # kept under its old name
-
-
 def root_at(snapshot: Snapshot, size: int) -> bytes:
     """The tree's root over the first *size* events, from stored nodes."""
     return stored_root(snapshot, size)
@@ -342,7 +339,7 @@ class VerifiableLog:
                     f"no inclusion proof for event {sequence} in a tree of {size} "
                     f"(the ledger holds {head})", key="sequence",
                 )  # fmt: skip
-            proof = _proof(snapshot, lambda rh: merkle.inclusion_proof(sequence - 1, size, rh))
+            proof = node_proof(snapshot, lambda rh: merkle.inclusion_proof(sequence - 1, size, rh))
             leaf = snapshot.nodes([(0, sequence - 1)])[(0, sequence - 1)]
             root = root_at(snapshot, size)
         _checked(lambda: merkle.verify_inclusion(sequence - 1, size, leaf, proof, root))
@@ -359,7 +356,7 @@ class VerifiableLog:
                     f"no consistency proof from {size1} to {size2} (the ledger holds {head})",
                     key="size",
                 )
-            proof = _proof(snapshot, lambda rh: merkle.consistency_proof(size1, size2, rh))
+            proof = node_proof(snapshot, lambda rh: merkle.consistency_proof(size1, size2, rh))
             root1, root2 = root_at(snapshot, size1), root_at(snapshot, size2)
         _checked(lambda: merkle.verify_consistency(size1, size2, root1, root2, proof))
         return {"size1": size1, "size2": size2, "root1": _b64(root1), "root2": _b64(root2),
