@@ -85,6 +85,9 @@ holdings = Table(  # one row per category collected or rectified
     Column("retention", String(64)),
     Column("retention_until", String(32)),
     Column("subject_category", String(256)),
+    Column("role", String(16)),  # processor, or NULL: the organisation's own (controller)
+    Column("controller", String(256)),  # whom a processor processes for
+    Column("transfer", String(32)),  # the mechanism for storage abroad, as recorded
 )
 
 erasures = Table(
@@ -125,6 +128,29 @@ consents = Table(
     Column("actor", String(256), nullable=False),
 )
 
+restrictions = Table(  # Art. 18: restricted and restriction_lifted, one row per category
+    "projection_restrictions",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("category", String(256), primary_key=True),
+    Column("at", String(32), nullable=False, index=True),
+    Column("subject", String(256), nullable=False, index=True),
+    Column("system", String(256)),  # NULL: everywhere
+    Column("kind", String(32), nullable=False),  # restricted | restriction_lifted
+    Column("ground", String(32)),
+)
+
+notified = Table(  # Art. 19 done: recipients_notified, one row per category
+    "projection_notified",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("category", String(256), primary_key=True),
+    Column("at", String(32), nullable=False, index=True),
+    Column("subject", String(256), nullable=False, index=True),
+    Column("recipient", String(256), nullable=False),
+    Column("change", String(32), nullable=False),
+)
+
 settings = Table(  # the organisation's settings in force, one row per ledger.vocabulary record
     "projection_settings",
     metadata,
@@ -135,10 +161,14 @@ settings = Table(  # the organisation's settings in force, one row per ledger.vo
     Column("time_zone", String(64)),
     Column("bank_holidays", String(64)),
     Column("target_days", Integer),
+    # everything the record said of the organisation and its purposes, as JSON
+    # ({"organisation": {...}, "purposes": {...}}); NULL on records from before settings
+    Column("organisation", Text),
 )
 
 FACT_TABLES = (
-    events, event_categories, event_subjects, holdings, erasures, shares, consents, settings
+    events, event_categories, event_subjects, holdings, erasures, shares, consents,
+    restrictions, notified, settings,
 )  # fmt: skip
 
 
@@ -218,11 +248,17 @@ def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
             return {}
         org = event.get("organisation")
         org = org if isinstance(org, dict) else {}
+        described = None
+        if org:
+            described = orjson.dumps(
+                {"organisation": org, "purposes": event.get("purposes") or {}},
+                option=orjson.OPT_SORT_KEYS,
+            ).decode()
         return {
             settings: [
                 {"seq": seq, "at": at, "name": org.get("name"), "time_zone": org.get("time_zone"),
                  "bank_holidays": org.get("bank_holidays"),
-                 "target_days": org.get("target_days")}
+                 "target_days": org.get("target_days"), "organisation": described}
             ]
         }  # fmt: skip
     subject = event.get("subject")
@@ -233,7 +269,7 @@ def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
                 "system": event.get("system"), "request": event.get("request"),
                 "breach": event.get("breach"),
                 "detail": orjson.dumps(event).decode()
-                if "request" in event or "breach" in event else None,
+                if "request" in event or "breach" in event or "complaint" in event else None,
             }
         ]
     }  # fmt: skip
@@ -250,6 +286,8 @@ def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
                 "purpose": event.get("purpose"), "basis": event.get("basis"),
                 "source": event.get("source"), "retention": retention, "retention_until": until,
                 "subject_category": event.get("subject_category"),
+                "role": event.get("role") if event.get("role") == "processor" else None,
+                "controller": event.get("controller"), "transfer": event.get("transfer"),
             }
             for c in categories
         ]  # fmt: skip
@@ -265,6 +303,18 @@ def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
              "recipient": event["recipient"], "recipient_location": event["recipient_location"],
              "transfer": event.get("transfer"), "purpose": event["purpose"],
              "basis": event["basis"]}
+            for c in categories
+        ]  # fmt: skip
+    elif kind in ("restricted", "restriction_lifted"):
+        rows[restrictions] = [
+            {"seq": seq, "category": c, "at": at, "subject": subject,
+             "system": event.get("system"), "kind": kind, "ground": event.get("ground")}
+            for c in categories
+        ]  # fmt: skip
+    elif kind == "recipients_notified":
+        rows[notified] = [
+            {"seq": seq, "category": c, "at": at, "subject": subject,
+             "recipient": event["recipient"], "change": event["change"]}
             for c in categories
         ]  # fmt: skip
     elif kind in ("consent_given", "consent_withdrawn", "objected"):

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
-from sqlalchemy import Engine, Index, Table, create_engine, delete, insert, update
+from sqlalchemy import Engine, Index, Table, create_engine, delete, insert, inspect, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as DuplicateRow
 from sqlalchemy.pool import StaticPool
@@ -258,10 +258,31 @@ def _create_tables(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('ledger projections'))")
+        _drop_if_outdated(conn)
         facts.metadata.create_all(conn)
         integrity.metadata.create_all(conn)
         for index in _indexes():
             index.create(conn, checkfirst=True)
+
+
+def _drop_if_outdated(conn: Connection) -> None:
+    """Tables laid out by an earlier release (a fact table's columns are not this release's)
+    are dropped with their tracking and seal, so they are built again from the chain: they
+    hold nothing the chain does not, and rows of another layout could not be extended or
+    compared with the rows derived now."""
+    found = inspect(conn)
+    present = set(found.get_table_names())
+    for table in facts.FACT_TABLES:
+        if table.name not in present:
+            continue
+        columns = [column["name"] for column in found.get_columns(table.name)]
+        if columns != [column.name for column in table.columns]:
+            break
+    else:
+        return
+    integrity.drop_guards(conn)
+    for table in (*facts.FACT_TABLES, facts.tracking, integrity.seals):
+        table.drop(conn, checkfirst=True)
 
 
 def _stored_position(conn: Connection) -> int:

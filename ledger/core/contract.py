@@ -32,7 +32,7 @@ from ledger.errors import InvalidEvent, LedgerError
 SPEC: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "collected": (
         ("subject", "categories", "purpose", "basis", "source", "system", "location"),
-        ("retention", "subject_category", "data"),
+        ("retention", "subject_category", "transfer", "role", "controller", "data"),
     ),
     "accessed": (("subject", "categories", "purpose", "system"), ()),
     "shared": (
@@ -47,22 +47,36 @@ SPEC: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "request_received": (("request", "subject", "kind"), ()),
     "request_extended": (("request", "subject", "reason", "due"), ()),
     "request_closed": (("request", "subject", "outcome"), ("reason",)),
+    "request_paused": (("request", "subject", "awaiting"), ()),
+    "request_resumed": (("request", "subject", "awaiting"), ()),
+    "restricted": (("subject", "categories", "ground"), ("system",)),
+    "restriction_lifted": (("subject", "categories"), ("system",)),
+    "recipients_notified": (("subject", "recipient", "categories", "change"), ()),
+    "complaint_received": (("complaint", "channel"), ("subject",)),
+    "complaint_acknowledged": (("complaint",), ()),
+    "complaint_closed": (("complaint", "summary"), ()),
     "breach_detected": (
         ("breach", "description", "systems", "categories"),
-        ("aware_at", "exposed_from"),
+        ("aware_at", "exposed_from", "contained_at", "records"),
     ),
-    "breach_assessed": (("breach", "risk", "subjects_estimate"), ()),
+    "breach_assessed": (
+        ("breach", "risk", "subjects_estimate"),
+        ("reason", "consequences", "measures"),
+    ),
     "breach_reported": (("breach", "authority", "reference", "phase"), ("delay_reason",)),
     "subjects_notified": (("breach", "subjects", "channel"), ()),
     "breach_closed": (("breach", "summary"), ()),
+    "controller_notified": (("breach", "controller"), ()),
+    "subjects_not_notified": (("breach", "exemption"), ()),
 }
 EVENT_TYPES: frozenset[str] = frozenset(SPEC)
 SUBJECT_TYPES: frozenset[str] = frozenset(
     {"collected", "accessed", "shared", "rectified", "erased", "consent_given",
-     "consent_withdrawn", "objected"}
+     "consent_withdrawn", "objected", "restricted", "restriction_lifted", "recipients_notified"}
 )  # fmt: skip
 REQUEST_TYPES: frozenset[str] = frozenset({t for t in SPEC if t.startswith("request_")})
-BREACH_TYPES: frozenset[str] = EVENT_TYPES - SUBJECT_TYPES - REQUEST_TYPES
+COMPLAINT_TYPES: frozenset[str] = frozenset({t for t in SPEC if t.startswith("complaint_")})
+BREACH_TYPES: frozenset[str] = EVENT_TYPES - SUBJECT_TYPES - REQUEST_TYPES - COMPLAINT_TYPES
 COMMON_KEYS = ("type", "at", "actor")
 # What `ledger export` adds beside the contract's keys: such a line is an export, not an event.
 EXPORT_FIELDS = frozenset(
@@ -70,14 +84,27 @@ EXPORT_FIELDS = frozenset(
 )
 ENUMS: dict[str, tuple[str, ...]] = {
     "basis": ("consent", "contract", "legal_obligation", "vital_interests", "public_task",
-              "legitimate_interests"),
+              "legitimate_interests", "recognised_legitimate_interest"),
     "transfer": TRANSFER_MECHANISMS,
-    "kind": ("access", "erasure", "rectification", "restriction", "objection", "portability"),
-    "outcome": ("fulfilled", "refused"),
+    "kind": ("access", "erasure", "rectification", "restriction", "objection", "portability",
+             "automated_decision"),
+    "outcome": ("fulfilled", "partially_fulfilled", "refused"),
     "risk": ("unlikely", "risk", "high"),
     "phase": ("initial", "follow_up", "final"),
+    "awaiting": ("clarification", "identity", "fee"),
+    "ground": ("accuracy_contested", "unlawful", "legal_claims", "objection_pending"),
+    "change": ("erasure", "rectification", "restriction"),
+    "exemption": ("unintelligible", "measures_taken", "public_communication"),
+    "role": ("controller", "processor"),
 }  # fmt: skip
-FREE_TEXT = frozenset({"description", "reason", "summary", "delay_reason", "source"})
+FREE_TEXT = frozenset(
+    {"description", "reason", "summary", "delay_reason", "source", "consequences", "measures"}
+)
+# Dates from which the Data (Use and Access) Act 2025 brought a rule into force (its
+# commencement regulations): recognised legitimate interests (Art. 6(1)(ea)) from 5 February
+# 2026; the complaint duties of DPA 2018 s.164A for complaints received from 19 June 2026.
+RECOGNISED_LEGITIMATE_INTEREST_FROM = datetime(2026, 2, 5, tzinfo=UTC)
+COMPLAINT_DUTIES_FROM = date(2026, 6, 19)
 # Every key name the contract knows: the only ones a message may quote.
 CONTRACT_KEYS: frozenset[str] = frozenset(
     {*COMMON_KEYS, "id", *(key for spec in SPEC.values() for keys in spec for key in keys)}
@@ -88,7 +115,7 @@ MAX_ID = 256
 MAX_CLIENT_ID = 128
 MAX_TEXT = 4096
 MAX_LIST = 10_000
-MAX_ESTIMATE = 10_000_000_000
+MAX_ESTIMATE = 10_000_000_000  # subjects, and records
 MAX_DATA_BYTES = 1 << 20
 MAX_DEPTH = 32
 
@@ -333,7 +360,8 @@ def _enum(key: str, value: Any) -> None:
 
 def _estimate(key: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _refuse(f"must be a whole number of subjects, not {_json_type(value)}", key)
+        what = "records" if key == "records" else "subjects"
+        raise _refuse(f"must be a whole number of {what}, not {_json_type(value)}", key)
     if not 0 <= value <= MAX_ESTIMATE:
         raise _refuse(f"must be between 0 and {MAX_ESTIMATE:,}", key)
 
@@ -499,19 +527,21 @@ def _plain(check: Callable[[str, Any], object]) -> Rule:
 _RULES: dict[str, Rule] = {
     **dict.fromkeys(
         ("actor", "subject", "recipient", "request", "breach", "system", "authority",
-         "reference", "channel", "method", "notice"),
+         "reference", "channel", "method", "notice", "complaint", "controller"),
         _plain(_identifier),
     ),
     "id": _plain(lambda key, value: _identifier(key, value, MAX_CLIENT_ID)),
     **dict.fromkeys(FREE_TEXT, _plain(_free_text)),
     **dict.fromkeys(
-        ("at", "aware_at", "exposed_from"), _plain(lambda key, value: parse_timestamp(value, key))
+        ("at", "aware_at", "exposed_from", "contained_at"),
+        _plain(lambda key, value: parse_timestamp(value, key)),
     ),
     **dict.fromkeys(ENUMS, _plain(_enum)),
     **dict.fromkeys(("location", "recipient_location"), _plain(_country)),
     "due": _plain(_date),
     "retention": _plain(_duration),
     "subjects_estimate": _plain(_estimate),
+    "records": _plain(_estimate),
     "systems": _plain(_identifiers),
     "subjects": _plain(_identifiers),
     "categories": _categories,
@@ -538,13 +568,49 @@ def _check_together(kind: str, event: Mapping[str, Any], vocabulary: Vocabulary)
             "transfer",
             TRANSFER_MECHANISMS,
         )
-    if kind == "request_closed" and event["outcome"] == "refused" and "reason" not in event:
-        raise _refuse("is required when a request is refused", "reason")
-    if "exposed_from" in event:
+    if kind == "request_closed" and "reason" not in event:
+        if event["outcome"] == "refused":
+            raise _refuse("is required when a request is refused", "reason")
+        if event["outcome"] == "partially_fulfilled":
+            why = "is required when a request is partially fulfilled (say what was not done)"
+            raise _refuse(why, "reason")
+    if (
+        event.get("basis") == "recognised_legitimate_interest"
+        and parse_timestamp(event["at"]) < RECOGNISED_LEGITIMATE_INTEREST_FROM
+    ):
+        raise _refuse(
+            "recognised_legitimate_interest is a lawful basis only from 2026-02-05 (UK GDPR "
+            "Art. 6(1)(ea), inserted by the Data (Use and Access) Act 2025); this event's at "
+            "is earlier",
+            "basis",
+        )
+    if kind == "collected":
+        _check_role(event)
+    if kind == "breach_detected":
         aware = parse_timestamp(event.get("aware_at", event["at"]), "aware_at")
-        if parse_timestamp(event["exposed_from"], "exposed_from") > aware:
-            why = "must not be after aware_at (or at, when aware_at is absent)"
-            raise _refuse(why, "exposed_from")
+        exposed = aware
+        if "exposed_from" in event:
+            exposed = parse_timestamp(event["exposed_from"], "exposed_from")
+            if exposed > aware:
+                why = "must not be after aware_at (or at, when aware_at is absent)"
+                raise _refuse(why, "exposed_from")
+        if "contained_at" in event and parse_timestamp(event["contained_at"]) < exposed:
+            raise _refuse(
+                "must not be before the exposure began (exposed_from, which defaults to "
+                "aware_at): a breach contained before it was noticed gives exposed_from",
+                "contained_at",
+            )
+
+
+def _check_role(event: Mapping[str, Any]) -> None:
+    """A processor's collection names the controller it processes for; only a processor's."""
+    role = event.get("role", "controller")
+    if role == "processor" and "controller" not in event:
+        why = "is required when role is processor: the organisation processed for (Art. 30(2))"
+        raise _refuse(why, "controller")
+    if role != "processor" and "controller" in event:
+        why = 'is given only with role "processor" (the organisation processed for)'
+        raise _refuse(why, "controller")
 
 
 def _retention_ends(start: datetime, duration: Duration) -> None:

@@ -26,12 +26,33 @@ CONFIG_TOML = """\
 # the ISP share's purpose: an organisation's own key, under an existing fideslang parent
 data_uses = ["essential.service.internet_provision"]
 
+[purposes."essential.service.operations.support"]
+legitimate_interest_assessment = "LIA-2025-03 (call recording for quality and disputes)"
+dpia = "DPIA-2025-01 (call recording), approved 2025-11-04"
+automated_decision_making = "none"
+
+[purposes."essential.service"]
+legitimate_interest_assessment = "LIA-2025-04 (procurement referrals)"
+automated_decision_making = "none"
+
+[purposes."essential.service.security"]
+dpia = "the controlling school's DPIA (Northgate processes for it)"
+automated_decision_making = "automated blocking of flagged devices, reviewed by staff"
+
 [organisation]
 name = "Northgate IT Services Ltd"
 time_zone = "Europe/London"
+# the record of processing's organisation facts (ICO template; role addresses, not people)
+contact = "Northgate IT Services Ltd, 4 Mill Street, Salford M3 5AA; privacy@northgate.example"
+dpo = "Data Protection Officer, privacy@northgate.example"
+representative = "none needed: established in the UK"
+security_measures = "values encrypted at rest per subject and category; MFA for staff; \
+TLS in transit; quarterly access reviews; tamper-evident audit ledger"
 """
 
 SUPPORT = "essential.service.operations.support"
+SECURITY = "essential.service.security"
+SCHOOL = "org:ashby-primary"  # a client school Northgate runs the network for, as its processor
 PAYMENTS = "essential.service.payment_processing"
 CONNECTIVITY = "essential.service.internet_provision"
 MARKETING = "marketing.communications.email"
@@ -432,6 +453,250 @@ def events() -> list[dict[str, Any]]:
             "subject": "cust-1002",
             "request": "DSR-2026-001",
             "outcome": "fulfilled",
+        },
+        # -- UK law as of 2026: Art. 19 done, restriction, the stop-the-clock, storage abroad,
+        # the processor role, breach documentation, complaints (DPA 2018 s.164A)
+        {
+            "id": "demo-033",
+            "type": "recipients_notified",
+            "at": "2026-03-25T10:00:00Z",
+            "actor": "staff:dpo",
+            "subject": "cust-1004",
+            "recipient": "sup:skills-academy",
+            "categories": ["user.name", "user.contact.email"],
+            "change": "erasure",
+        },
+        {
+            "id": "demo-034",
+            "type": "collected",
+            "at": "2026-04-01T02:00:00Z",
+            "actor": "svc:backup",
+            "subject": "cust-1003",
+            "categories": ["user.name", "user.contact.email"],
+            "purpose": SUPPORT,
+            "basis": "contract",
+            "source": "nightly CRM backup",
+            "system": "backup-us",
+            "location": "US",
+            "transfer": "idta",
+            "retention": "P35D",
+            "subject_category": "customer",
+        },
+        {
+            "id": "demo-035",
+            "type": "collected",
+            "at": "2026-04-20T08:00:00Z",
+            "actor": "svc:netmgmt",
+            "subject": "ashby-staff-017",
+            "categories": ["user.account.username", "user.device.ip_address"],
+            "purpose": SECURITY,
+            "basis": "public_task",
+            "source": "the school's network sign-in",
+            "system": "school-netmgmt",
+            "location": "GB",
+            "retention": "P1Y",
+            "subject_category": "employee",
+            "role": "processor",
+            "controller": SCHOOL,
+            "data": {
+                "user.account.username": "ashby\\rjones",
+                "user.device.ip_address": "10.4.2.17",
+            },
+        },
+        {
+            "id": "demo-036",
+            "type": "request_received",
+            "at": "2026-05-05T09:00:00Z",
+            "actor": "staff:dpo",
+            "subject": "cust-1003",
+            "request": "DSR-2026-010",
+            "kind": "rectification",
+        },
+        {
+            "id": "demo-037",
+            "type": "request_paused",
+            "at": "2026-05-05T11:00:00Z",
+            "actor": "staff:dpo",
+            "subject": "cust-1003",
+            "request": "DSR-2026-010",
+            "awaiting": "identity",
+        },
+        {
+            "id": "demo-038",
+            "type": "restricted",
+            "at": "2026-05-06T09:00:00Z",
+            "actor": "staff:dpo",
+            "subject": "cust-1003",
+            "categories": ["user.job_title"],
+            "ground": "accuracy_contested",
+            "system": "crm",
+        },
+        {
+            "id": "demo-039",
+            "type": "request_resumed",
+            "at": "2026-05-11T10:00:00Z",
+            "actor": "staff:dpo",
+            "subject": "cust-1003",
+            "request": "DSR-2026-010",
+            "awaiting": "identity",
+        },
+        {
+            "id": "demo-040",
+            "type": "restriction_lifted",
+            "at": "2026-05-29T16:00:00Z",
+            "actor": "staff:dpo",
+            "subject": "cust-1003",
+            "categories": ["user.job_title"],
+            "system": "crm",
+        },
+        {
+            "id": "demo-041",
+            "type": "request_closed",
+            "at": "2026-06-01T12:00:00Z",
+            "actor": "staff:dpo",
+            "subject": "cust-1003",
+            "request": "DSR-2026-010",
+            "outcome": "partially_fulfilled",
+            "reason": "job title confirmed accurate by the employer; workplace corrected",
+        },
+        {
+            "id": "demo-042",
+            "type": "restricted",
+            "at": "2026-06-03T09:30:00Z",
+            "actor": "staff:dpo",
+            "subject": "cust-1002",
+            "categories": ["user.content.private"],
+            "ground": "legal_claims",
+            "system": "helpdesk",
+        },
+        {
+            "id": "demo-043",
+            "type": "breach_detected",
+            "at": "2026-06-02T09:00:00Z",
+            "actor": "staff:secops",
+            "breach": "INC-2026-010",
+            "description": "a sealed backup tape went missing in transit to the off-site store",
+            "systems": ["backup-us"],
+            "categories": ["user.name", "user.contact.email"],
+            "aware_at": "2026-06-02T08:40:00Z",
+            "exposed_from": "2026-06-01T18:00:00Z",
+            "contained_at": "2026-06-03T15:00:00Z",
+            "records": 3,
+        },
+        {
+            "id": "demo-044",
+            "type": "breach_assessed",
+            "at": "2026-06-02T13:00:00Z",
+            "actor": "staff:dpo",
+            "breach": "INC-2026-010",
+            "risk": "high",
+            "subjects_estimate": 1,
+            "reason": "names and email addresses on a tape that is encrypted, but whose key "
+            "label was on the case",
+            "consequences": "possible phishing of the customers on the tape",
+            "measures": "tape recovered unopened from the courier; the key was rotated",
+        },
+        {
+            "id": "demo-045",
+            "type": "breach_reported",
+            "at": "2026-06-03T16:00:00Z",
+            "actor": "staff:dpo",
+            "breach": "INC-2026-010",
+            "authority": "ICO",
+            "reference": "ICO-2026-000688",
+            "phase": "initial",
+        },
+        {
+            "id": "demo-046",
+            "type": "subjects_not_notified",
+            "at": "2026-06-03T16:30:00Z",
+            "actor": "staff:dpo",
+            "breach": "INC-2026-010",
+            "exemption": "measures_taken",
+        },
+        {
+            "id": "demo-047",
+            "type": "breach_detected",
+            "at": "2026-07-06T10:15:00Z",
+            "actor": "staff:secops",
+            "breach": "INC-2026-011",
+            "description": "a firewall rule on the school network exposed its sign-in log",
+            "systems": ["school-netmgmt"],
+            "categories": ["user.account.username", "user.device.ip_address"],
+            "exposed_from": "2026-07-03T17:00:00Z",
+            "contained_at": "2026-07-06T10:40:00Z",
+            "records": 40,
+        },
+        {
+            "id": "demo-048",
+            "type": "controller_notified",
+            "at": "2026-07-06T11:30:00Z",
+            "actor": "staff:dpo",
+            "breach": "INC-2026-011",
+            "controller": SCHOOL,
+        },
+        {
+            "id": "demo-049",
+            "type": "breach_assessed",
+            "at": "2026-07-06T15:00:00Z",
+            "actor": "staff:dpo",
+            "breach": "INC-2026-011",
+            "risk": "unlikely",
+            "subjects_estimate": 1,
+            "reason": "internal addresses and usernames only, reachable from the school's own "
+            "network; no sign of access in the logs",
+            "measures": "rule removed; rule changes now need a second approver",
+        },
+        {
+            "id": "demo-050",
+            "type": "complaint_received",
+            "at": "2026-06-25T14:00:00Z",
+            "actor": "staff:dpo",
+            "complaint": "CMP-2026-001",
+            "subject": "cust-1001",
+            "channel": "email",
+        },
+        {
+            "id": "demo-051",
+            "type": "complaint_acknowledged",
+            "at": "2026-06-29T09:00:00Z",
+            "actor": "staff:dpo",
+            "complaint": "CMP-2026-001",
+        },
+        {
+            "id": "demo-052",
+            "type": "complaint_closed",
+            "at": "2026-07-21T10:00:00Z",
+            "actor": "staff:dpo",
+            "complaint": "CMP-2026-001",
+            "summary": "marketing email sent after withdrawal; suppression list fixed; apology",
+        },
+        {
+            "id": "demo-053",
+            "type": "complaint_received",
+            "at": "2026-07-02T09:30:00Z",
+            "actor": "staff:dpo",
+            "complaint": "CMP-2026-002",
+            "subject": "cust-1002",
+            "channel": "web-form",
+        },
+        {
+            "id": "demo-054",
+            "type": "request_received",
+            "at": "2026-07-06T09:00:00Z",
+            "actor": "staff:dpo",
+            "subject": "cust-1001",
+            "request": "DSR-2026-011",
+            "kind": "automated_decision",
+        },
+        {
+            "id": "demo-055",
+            "type": "request_paused",
+            "at": "2026-07-07T10:00:00Z",
+            "actor": "staff:dpo",
+            "subject": "cust-1001",
+            "request": "DSR-2026-011",
+            "awaiting": "clarification",
         },
     ]
     return story

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from ledger.core.contract import (
     BREACH_TYPES,
+    COMPLAINT_TYPES,
     EVENT_TYPES,
+    RECOGNISED_LEGITIMATE_INTEREST_FROM,
     REQUEST_TYPES,
     SPEC,
     SUBJECT_TYPES,
@@ -116,6 +118,49 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "type": "breach_closed", "at": "2026-05-01T10:00:00Z", "actor": STAFF,
         "breach": "INC-2026-0042", "summary": "laptop recovered; disk was encrypted",
     },
+    # Additions for UK law as of 2026 (EVENTS.md)
+    "request_paused": {
+        "type": "request_paused", "at": "2026-03-09T09:00:00Z", "actor": STAFF,
+        "request": "DSR-2026-001", "subject": SUBJECT, "awaiting": "clarification",
+    },
+    "request_resumed": {
+        "type": "request_resumed", "at": "2026-03-12T09:00:00Z", "actor": STAFF,
+        "request": "DSR-2026-001", "subject": SUBJECT, "awaiting": "clarification",
+    },
+    "restricted": {
+        "type": "restricted", "at": "2026-03-10T09:00:00Z", "actor": STAFF,
+        "subject": SUBJECT, "categories": ["user.contact.address"],
+        "ground": "accuracy_contested", "system": "crm",
+    },
+    "restriction_lifted": {
+        "type": "restriction_lifted", "at": "2026-03-14T09:00:00Z", "actor": STAFF,
+        "subject": SUBJECT, "categories": ["user.contact.address"], "system": "crm",
+    },
+    "recipients_notified": {
+        "type": "recipients_notified", "at": "2026-03-06T09:00:00Z", "actor": STAFF,
+        "subject": SUBJECT, "recipient": "stripe-payments", "categories": ["user.name"],
+        "change": "erasure",
+    },
+    "complaint_received": {
+        "type": "complaint_received", "at": "2026-07-01T09:00:00Z", "actor": STAFF,
+        "complaint": "CMP-2026-007", "subject": SUBJECT, "channel": "web-form",
+    },
+    "complaint_acknowledged": {
+        "type": "complaint_acknowledged", "at": "2026-07-02T09:00:00Z", "actor": STAFF,
+        "complaint": "CMP-2026-007",
+    },
+    "complaint_closed": {
+        "type": "complaint_closed", "at": "2026-07-20T09:00:00Z", "actor": STAFF,
+        "complaint": "CMP-2026-007", "summary": "marketing preferences corrected; apology sent",
+    },
+    "controller_notified": {
+        "type": "controller_notified", "at": "2026-04-07T20:00:00Z", "actor": STAFF,
+        "breach": "INC-2026-0042", "controller": "org:ashby-primary",
+    },
+    "subjects_not_notified": {
+        "type": "subjects_not_notified", "at": "2026-04-09T12:00:00Z", "actor": STAFF,
+        "breach": "INC-2026-0042", "exemption": "unintelligible",
+    },
 }  # fmt: skip
 
 
@@ -148,10 +193,18 @@ def accepted(event: dict[str, Any]) -> None:
 
 def test_the_type_sets_partition_the_contract() -> None:
     assert EVENT_TYPES == set(SPEC) == set(EXAMPLES)
-    assert SUBJECT_TYPES | REQUEST_TYPES | BREACH_TYPES == EVENT_TYPES
-    assert not SUBJECT_TYPES & REQUEST_TYPES and not REQUEST_TYPES & BREACH_TYPES
-    assert {"request_received", "request_extended", "request_closed"} == REQUEST_TYPES
-    assert len(BREACH_TYPES) == 5
+    assert SUBJECT_TYPES | REQUEST_TYPES | BREACH_TYPES | COMPLAINT_TYPES == EVENT_TYPES
+    groups = (SUBJECT_TYPES, REQUEST_TYPES, BREACH_TYPES, COMPLAINT_TYPES)
+    assert sum(map(len, groups)) == len(EVENT_TYPES)  # no type in two groups
+    assert {
+        "request_received", "request_extended", "request_closed", "request_paused",
+        "request_resumed",
+    } == REQUEST_TYPES  # fmt: skip
+    assert {
+        "complaint_received", "complaint_acknowledged", "complaint_closed"
+    } == COMPLAINT_TYPES  # fmt: skip
+    assert len(BREACH_TYPES) == 7
+    assert all(SPEC[t][0][0] == "breach" for t in BREACH_TYPES)
 
 
 @pytest.mark.parametrize("kind", sorted(EXAMPLES))
@@ -478,13 +531,21 @@ def test_the_uk_transfer_geography() -> None:
 
 ENUM_VALUES = {
     ("collected", "basis"): ["consent", "contract", "legal_obligation", "vital_interests",
-                             "public_task", "legitimate_interests"],
+                             "public_task", "legitimate_interests",
+                             "recognised_legitimate_interest"],
     ("shared", "transfer"): ["adequacy", "dpf", "sccs", "idta", "bcr", "derogation"],
     ("request_received", "kind"): ["access", "erasure", "rectification", "restriction",
-                                   "objection", "portability"],
-    ("request_closed", "outcome"): ["fulfilled", "refused"],
+                                   "objection", "portability", "automated_decision"],
+    ("request_closed", "outcome"): ["fulfilled", "partially_fulfilled", "refused"],
     ("breach_assessed", "risk"): ["unlikely", "risk", "high"],
     ("breach_reported", "phase"): ["initial", "follow_up", "final"],
+    ("request_paused", "awaiting"): ["clarification", "identity", "fee"],
+    ("restricted", "ground"): ["accuracy_contested", "unlawful", "legal_claims",
+                               "objection_pending"],
+    ("recipients_notified", "change"): ["erasure", "rectification", "restriction"],
+    ("subjects_not_notified", "exemption"): ["unintelligible", "measures_taken",
+                                             "public_communication"],
+    ("collected", "role"): ["controller", "processor"],
 }  # fmt: skip
 
 
@@ -493,7 +554,8 @@ def test_enumerations_accept_their_values_and_refuse_others(kind: str, key: str)
     values = ENUM_VALUES[(kind, key)]
     extra = {"reason": "manifestly unfounded"} if kind == "request_closed" else {}
     for value in values:
-        accepted(changed(kind, **{key: value}, **extra))
+        needs = {"controller": "org:client"} if value == "processor" else {}
+        accepted(changed(kind, **{key: value}, **extra, **needs))
     for wrong in ("delete", values[0].upper(), values[0] + " ", 1, None):
         error = refused(changed(kind, **{key: wrong}), key)
         if isinstance(wrong, str):
@@ -780,9 +842,12 @@ durations = st.builds(_duration, *(st.integers(0, 99) for _ in range(5))).filter
 )
 VALUES: dict[str, st.SearchStrategy[Any]] = {
     **dict.fromkeys(["actor", "subject", "recipient", "request", "breach", "system", "authority",
-                     "reference", "channel", "method", "notice", "id"], ids),
-    **dict.fromkeys(["description", "reason", "summary", "delay_reason", "source"], words),
+                     "reference", "channel", "method", "notice", "id", "complaint",
+                     "controller"], ids),
+    **dict.fromkeys(["description", "reason", "summary", "delay_reason", "source",
+                     "consequences", "measures"], words),
     "at": rfc3339(), "aware_at": rfc3339(), "due": st.dates(date(1970, 1, 1)).map(str),
+    "records": st.integers(0, 10**10),
     "categories": st.lists(st.sampled_from(CATEGORIES), min_size=1, max_size=6, unique=True),
     "systems": st.lists(ids, min_size=1, max_size=4, unique=True),
     "subjects": st.lists(ids, min_size=1, max_size=20, unique=True),
@@ -802,7 +867,8 @@ def valid_events(draw: st.DrawFn) -> dict[str, Any]:
     required, optional = SPEC[kind]
     keys = ["at", "actor", *required, *(k for k in ("id", *optional) if draw(st.booleans()))]
     event: dict[str, Any] = {"type": kind} | {key: draw(VALUES[key]) for key in keys
-                                              if key not in ("data", "exposed_from")}  # fmt: skip
+                                              if key not in ("data", "exposed_from",
+                                                             "contained_at")}  # fmt: skip
     if "data" in keys:
         event["data"] = draw(st.dictionaries(st.sampled_from(event["categories"]), json_values,
                                              min_size=1))  # fmt: skip
@@ -810,12 +876,23 @@ def valid_events(draw: st.DrawFn) -> dict[str, Any]:
         event["categories"] = ["*"]
     if kind == "shared" and transfer_needs_mechanism(event["recipient_location"]):
         event.setdefault("transfer", draw(VALUES["transfer"]))
-    if kind == "request_closed" and event["outcome"] == "refused":
+    if kind == "request_closed" and event["outcome"] in ("refused", "partially_fulfilled"):
         event.setdefault("reason", draw(words))
+    if event.get("basis") == "recognised_legitimate_interest":
+        event["at"] = draw(rfc3339(RECOGNISED_LEGITIMATE_INTEREST_FROM))
+    if kind == "collected":  # a controller is named with role processor, and only then
+        if event.get("role") == "processor":
+            event.setdefault("controller", draw(ids))
+        else:
+            event.pop("controller", None)
     if "exposed_from" in keys:
         aware = parse_timestamp(event.get("aware_at", event["at"]))
         earlier = aware - draw(st.timedeltas(timedelta(0), timedelta(days=365)))
         event["exposed_from"] = draw(rfc3339(earlier))
+    if "contained_at" in keys:
+        start = parse_timestamp(event.get("exposed_from", event.get("aware_at", event["at"])))
+        later = draw(st.timedeltas(timedelta(seconds=1), timedelta(days=30)))
+        event["contained_at"] = draw(rfc3339(start + later))  # truncating stays after start
     return event
 
 

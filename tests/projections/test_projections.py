@@ -268,7 +268,7 @@ def test_history_filters(projections: Projections) -> None:
     jsmith = projections.history(actor="staff:jsmith")
     assert [e["type"] for e in jsmith] == ["accessed"]
     contact = projections.history(category="user.contact", types=["breach_detected"])
-    assert [e["breach"] for e in contact] == ["INC-2026-001", "INC-2026-002"]
+    assert [e["breach"] for e in contact] == ["INC-2026-001", "INC-2026-010", "INC-2026-002"]
     window = projections.history(since="2026-04-07T00:00:00Z", until="2026-04-08T00:00:00Z")
     assert {e["type"] for e in window} == {"breach_detected", "breach_assessed"}
 

@@ -31,7 +31,9 @@ def test_the_first_vocabulary_event_carries_the_organisation_settings(
     (event,) = _recorded(ledger)
     assert event["organisation"] == {
         "name": "Northgate IT Services Ltd", "time_zone": "Europe/London",
-        "bank_holidays": "GB-ENG", "target_days": 28}  # fmt: skip
+        "bank_holidays": "GB-ENG", "target_days": 28, **config.record}  # fmt: skip
+    assert set(config.record) == {"contact", "dpo", "representative", "security_measures"}
+    assert event["purposes"] == config.purposes and config.purposes
     assert event["digest"] == config.digest == ledger.store.head().vocabulary
     assert Config.from_recorded(event).digest == config.digest
 
