@@ -1,4 +1,6 @@
-"""Breach timelines (Art. 33, 34): the 72-hour clock, reports, notifications, who was affected."""
+"""Breach timelines (Art. 33, 34): the 72-hour clock, reports, notifications, who was affected,
+and, for data held as a processor, the controllers told (Art. 33(2)). docs/law/breaches.md has
+the rules as applied, with their sources."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, or_, select, union
+from sqlalchemy import String, and_, cast, null, or_, select, union
 from sqlalchemy.engine import Connection
 
 from ledger.core.canonical import utc_timestamp
@@ -17,6 +19,15 @@ from . import facts
 from .facts import utc
 
 DEADLINE = timedelta(hours=72)
+# Art. 33(2) says "without undue delay" and gives no figure: this is the ledger's operational
+# threshold for flagging a processor's notice to its controller, not a legal limit.
+CONTROLLER_THRESHOLD = timedelta(hours=24)
+EXEMPTIONS = {  # Art. 34(3): why the subjects of a high-risk breach need not be told
+    "unintelligible": "Art. 34(3)(a): the data was unintelligible to anyone not authorised",
+    "measures_taken": "Art. 34(3)(b): later measures make the high risk no longer likely",
+    "public_communication": "Art. 34(3)(c): a public communication instead (disproportionate "
+    "effort)",
+}
 
 
 @dataclass
@@ -27,6 +38,24 @@ class Report:
     reference: str
     on_time: bool
     delay_reason: str | None
+
+
+@dataclass
+class ControllerNotice:
+    """A processor telling the controller it processes for (``controller_notified``)."""
+
+    controller: str
+    at: str
+    within_threshold: bool  # judged in _conclude, against aware_at in force
+
+
+@dataclass
+class Exemption:
+    """Why affected subjects were not told (``subjects_not_notified``, Art. 34(3))."""
+
+    exemption: str
+    at: str
+    ground: str
 
 
 @dataclass
@@ -41,20 +70,41 @@ class BreachTimeline:
     aware_at: str | None = None
     exposed_from: str | None = None
     deadline: str | None = None
+    contained_at: str | None = None
+    records: int | None = None
     risk: str | None = None
+    reason: str | None = None  # the reasoning of the assessment (Art. 33(5))
+    consequences: str | None = None
+    measures: str | None = None
     subjects_estimate: int | None = None
     assessed_at: str | None = None
     reports: list[Report] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    exemption: Exemption | None = None
+    controller_notified: list[ControllerNotice] = field(default_factory=list)
     closed_at: str | None = None
     summary: str | None = None
     affected: list[str] = field(default_factory=list)
+    # affected subjects with data the organisation holds as controller (its own; shares count
+    # as its own), and per controller those with data it holds for that controller as processor
+    own: list[str] = field(default_factory=list)
+    held_for: dict[str, list[str]] = field(default_factory=dict)
+    # who is to report to the authority: "organisation", or "controller" when every affected
+    # subject's data was held as a processor (Art. 33(1)-(2))
+    reporter: str = "organisation"
     not_notified: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
 
 
-def breaches(conn: Connection, *, as_of: str, breach: str | None = None) -> list[BreachTimeline]:
-    """Every breach's timeline at *as_of* (or one breach's)."""
+def breaches(
+    conn: Connection,
+    *,
+    as_of: str,
+    breach: str | None = None,
+    controller_threshold: timedelta = CONTROLLER_THRESHOLD,
+) -> list[BreachTimeline]:
+    """Every breach's timeline at *as_of* (or one breach's). *controller_threshold*: how long
+    after awareness a processor's notice to its controller is flagged (operational, not law)."""
     table = facts.events
     query = select(table.c.seq, table.c.at, table.c.detail).where(
         table.c.breach.is_not(None), table.c.at <= as_of
@@ -67,7 +117,7 @@ def breaches(conn: Connection, *, as_of: str, breach: str | None = None) -> list
         timeline = timelines.setdefault(event["breach"], BreachTimeline(event["breach"]))
         _apply(timeline, event, row.at)
     for timeline in timelines.values():
-        _conclude(conn, timeline, as_of)
+        _conclude(conn, timeline, as_of, controller_threshold)
     return [timelines[b] for b in sorted(timelines)]
 
 
@@ -85,9 +135,15 @@ def _apply(timeline: BreachTimeline, event: dict[str, Any], at: str) -> None:
         timeline.aware_at = utc(event.get("aware_at", event["at"]))
         timeline.exposed_from = utc(event.get("exposed_from", event.get("aware_at", event["at"])))
         timeline.deadline = utc_timestamp(parse_timestamp(timeline.aware_at) + DEADLINE)
+        contained = event.get("contained_at")
+        timeline.contained_at = utc(contained) if contained is not None else None
+        timeline.records = event.get("records")
     elif kind == "breach_assessed":
         timeline.risk, timeline.subjects_estimate = event["risk"], event["subjects_estimate"]
         timeline.assessed_at = at
+        timeline.reason = event.get("reason")
+        timeline.consequences = event.get("consequences")
+        timeline.measures = event.get("measures")
     elif kind == "breach_reported":
         timeline.reports.append(
             Report(
@@ -103,34 +159,95 @@ def _apply(timeline: BreachTimeline, event: dict[str, Any], at: str) -> None:
         timeline.notifications.append(
             {"at": at, "subjects": event["subjects"], "channel": event["channel"]}
         )
+    elif kind == "subjects_not_notified":
+        exemption = event["exemption"]
+        timeline.exemption = Exemption(exemption, at, EXEMPTIONS[exemption])
+    elif kind == "controller_notified":
+        timeline.controller_notified.append(ControllerNotice(event["controller"], at, True))
     elif kind == "breach_closed":
         timeline.closed_at, timeline.summary = at, event["summary"]
 
 
-def _conclude(conn: Connection, timeline: BreachTimeline, as_of: str) -> None:
+def _conclude(
+    conn: Connection, timeline: BreachTimeline, as_of: str, threshold: timedelta
+) -> None:
     if timeline.detected_at is None:
         timeline.flags.append("no breach_detected on the ledger (yet)")
         return
-    deadline = timeline.deadline
-    assert deadline is not None
+    deadline, aware = timeline.deadline, timeline.aware_at
+    assert deadline is not None and aware is not None
     # Art. 33(1) (RESEARCH.md, EVENTS.md): the authority is told within 72 hours of awareness;
     # only the initial report races them, follow-ups are not late by themselves (Art. 33(4)).
     for report in timeline.reports:
         report.on_time = report.phase != "initial" or report.at <= deadline
-    timeline.affected = affected_subjects(conn, timeline, as_of)
+    timeline.affected, timeline.own, timeline.held_for = _exposed(conn, timeline, as_of)
+    # Art. 33(1)-(2): a processor tells its controller, and the controller reports; when every
+    # affected subject's data was held as a processor, the report is not the organisation's
+    if timeline.held_for and not timeline.own:
+        timeline.reporter = "controller"
     told = {s for n in timeline.notifications for s in n["subjects"]}
     timeline.not_notified = [s for s in timeline.affected if s not in told]
-    initial = next((r for r in timeline.reports if r.phase == "initial"), None)
-    needs_report = timeline.risk != "unlikely"  # Art. 33(1): unless unlikely to result in risk
-    if needs_report and initial is None and as_of > deadline:
-        timeline.flags.append("no initial report to the authority and the 72 hours have passed")
-    if needs_report and initial is not None and not initial.on_time and not initial.delay_reason:
-        timeline.flags.append("initial report after 72 hours without the reasons for the delay")
-    if timeline.risk == "high" and timeline.not_notified:
+    if timeline.risk == "unlikely" and not timeline.reason:
         timeline.flags.append(
-            f"high risk: {len(timeline.not_notified)} affected subject(s) not yet told"
+            "assessed unlikely to result in a risk without the reasoning (Art. 33(5): "
+            "document why the breach was not reported)"
         )
+    if timeline.reporter == "organisation":
+        timeline.flags.extend(_report_flags(timeline, as_of))
+    # Art. 34(1): telling the subjects is the controller's; the organisation's subjects are
+    # those with data of its own in the breach
+    untold = [s for s in timeline.not_notified if s in set(timeline.own)]
+    if timeline.risk == "high" and untold and timeline.exemption is None:
+        timeline.flags.append(f"high risk: {len(untold)} affected subject(s) not yet told")
+    timeline.flags.extend(_controller_flags(timeline, as_of, threshold))
     timeline.flags.extend(_count_mismatches(timeline, told))
+
+
+def _report_flags(timeline: BreachTimeline, as_of: str) -> list[str]:
+    """Art. 33(1): the initial report within 72 hours of awareness, or with reasons."""
+    assert timeline.deadline is not None
+    if timeline.risk == "unlikely":  # Art. 33(1): unless unlikely to result in a risk
+        return []
+    initial = next((r for r in timeline.reports if r.phase == "initial"), None)
+    if initial is None:
+        if as_of > timeline.deadline:
+            return ["no initial report to the authority and the 72 hours have passed"]
+        return []
+    if not initial.on_time and not initial.delay_reason:
+        return ["initial report after 72 hours without the reasons for the delay"]
+    return []
+
+
+def _controller_flags(timeline: BreachTimeline, as_of: str, threshold: timedelta) -> list[str]:
+    """Art. 33(2): a processor tells each controller concerned without undue delay, judged
+    against *threshold* after awareness (the ledger's operational figure, not the law's)."""
+    assert timeline.aware_at is not None
+    limit = utc_timestamp(parse_timestamp(timeline.aware_at) + threshold)
+    hours = f"{threshold.total_seconds() / 3600:g} hours"
+    flags = []
+    first: dict[str, ControllerNotice] = {}
+    for notice in sorted(timeline.controller_notified, key=lambda n: n.at):
+        notice.within_threshold = notice.at <= limit
+        first.setdefault(notice.controller, notice)
+    for controller in sorted(timeline.held_for):
+        told = first.get(controller)
+        if told is None and as_of > limit:
+            flags.append(
+                f"data held as a processor for {controller}: the controller not told, and "
+                f"{hours} since awareness have passed (Art. 33(2): without undue delay)"
+            )
+        elif told is not None and not told.within_threshold:
+            flags.append(
+                f"data held as a processor for {controller}: the controller told more than "
+                f"{hours} after awareness (Art. 33(2): without undue delay)"
+            )
+    strangers = sorted(set(first) - set(timeline.held_for))
+    if strangers:
+        flags.append(
+            f"controller(s) told whose data the ledger's events do not show in this breach: "
+            f"{', '.join(strangers)}"
+        )
+    return flags
 
 
 def _count_mismatches(timeline: BreachTimeline, told: set[str]) -> list[str]:
@@ -154,8 +271,16 @@ def _count_mismatches(timeline: BreachTimeline, told: set[str]) -> list[str]:
 
 
 def affected_subjects(conn: Connection, timeline: BreachTimeline, as_of: str) -> list[str]:
-    """Subjects exposed by the breach (EVENTS.md, breach events), from the facts known at
-    *as_of*:
+    """Subjects exposed by the breach (see :func:`_exposed`), in code point order."""
+    return _exposed(conn, timeline, as_of)[0]
+
+
+def _exposed(
+    conn: Connection, timeline: BreachTimeline, as_of: str
+) -> tuple[list[str], list[str], dict[str, list[str]]]:
+    """Subjects exposed by the breach (EVENTS.md, breach events), those of them with data of
+    the organisation's own, and per controller those with data held for it as a processor,
+    from the facts known at *as_of*:
 
     - those who held any of the breach's categories in any of its systems at any time from
       ``exposed_from`` to ``aware_at``. A holding starts at its collection and ends at the first
@@ -169,7 +294,8 @@ def affected_subjects(conn: Connection, timeline: BreachTimeline, as_of: str) ->
       recipient's to erase once told (Art. 19), so it is still counted.
 
     Categories match on overlap (either key covers the other); an erasure covers its key and
-    its descendants only.
+    its descendants only. A holding's ``role`` and ``controller`` say whose data it is; shares
+    carry no role, so a share counts as the organisation's own.
     """
     assert timeline.aware_at is not None and timeline.exposed_from is not None
     h, s, e = facts.holdings, facts.shares, facts.erasures.alias("e")
@@ -188,7 +314,7 @@ def affected_subjects(conn: Connection, timeline: BreachTimeline, as_of: str) ->
             .exists()
         )
 
-    held = select(h.c.subject).where(
+    held = select(h.c.subject, h.c.role, h.c.controller).where(
         h.c.system.in_(timeline.systems),
         or_(*(facts.overlaps_sql(c, h.c.category) for c in timeline.categories)),
         h.c.at <= timeline.aware_at,
@@ -201,7 +327,9 @@ def affected_subjects(conn: Connection, timeline: BreachTimeline, as_of: str) ->
             h.c.seq,
         ),
     )
-    shared = select(s.c.subject).where(
+    shared = select(
+        s.c.subject, cast(null(), String).label("role"), cast(null(), String).label("controller")
+    ).where(
         s.c.recipient.in_(timeline.systems),
         or_(*(facts.overlaps_sql(c, s.c.category) for c in timeline.categories)),
         s.c.at <= timeline.aware_at,
@@ -209,5 +337,14 @@ def affected_subjects(conn: Connection, timeline: BreachTimeline, as_of: str) ->
         ~ended_before(s.c.subject, s.c.category, e.c.system == s.c.recipient, s.c.at, s.c.seq),
     )
     both = union(held, shared).subquery()
-    found = {row.subject for row in conn.execute(select(both.c.subject))}
-    return sorted(found)  # code point order, whatever the collation
+    affected: set[str] = set()
+    own: set[str] = set()
+    held_for: dict[str, set[str]] = {}
+    for row in conn.execute(select(both.c.subject, both.c.role, both.c.controller)):
+        affected.add(row.subject)
+        if row.role == "processor":
+            held_for.setdefault(row.controller, set()).add(row.subject)
+        else:
+            own.add(row.subject)
+    # code point order, whatever the collation
+    return sorted(affected), sorted(own), {c: sorted(held_for[c]) for c in sorted(held_for)}
