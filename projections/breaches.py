@@ -92,6 +92,9 @@ class BreachTimeline:
     # who is to report to the authority: "organisation", or "controller" when every affected
     # subject's data was held as a processor (Art. 33(1)-(2))
     reporter: str = "organisation"
+    # when a processor's notice to a controller is flagged as late (operational, not law);
+    # None when no affected data is held as a processor
+    controller_due: str | None = None
     not_notified: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
 
@@ -168,9 +171,7 @@ def _apply(timeline: BreachTimeline, event: dict[str, Any], at: str) -> None:
         timeline.closed_at, timeline.summary = at, event["summary"]
 
 
-def _conclude(
-    conn: Connection, timeline: BreachTimeline, as_of: str, threshold: timedelta
-) -> None:
+def _conclude(conn: Connection, timeline: BreachTimeline, as_of: str, threshold: timedelta) -> None:
     if timeline.detected_at is None:
         timeline.flags.append("no breach_detected on the ledger (yet)")
         return
@@ -223,6 +224,8 @@ def _controller_flags(timeline: BreachTimeline, as_of: str, threshold: timedelta
     against *threshold* after awareness (the ledger's operational figure, not the law's)."""
     assert timeline.aware_at is not None
     limit = utc_timestamp(parse_timestamp(timeline.aware_at) + threshold)
+    if timeline.held_for:
+        timeline.controller_due = limit
     hours = f"{threshold.total_seconds() / 3600:g} hours"
     flags = []
     first: dict[str, ControllerNotice] = {}

@@ -30,7 +30,7 @@ from .breaches import BreachTimeline
 from .clock import local_date
 from .integrity import Comparison
 from .model import as_of_text
-from .report_svg import Step, clock, consent_chart, short, timeline, when
+from .report_svg import Step, clock, consent_chart, segments, short, timeline, when
 from .requests import RequestClock
 from .ropa import PurposeRecord
 from .views import Projections, When
@@ -263,10 +263,14 @@ def _steps(b: BreachTimeline, moment: str) -> tuple[list[Step], list[list[str]]]
         steps.append(Step("exposed from", when(b.exposed_from)))
     if b.aware_at:
         steps.append(Step("aware", when(b.aware_at)))
+    if b.contained_at:
+        steps.append(Step("contained", when(b.contained_at)))
     if b.deadline:
-        steps.append(Step("72-hour deadline", when(b.deadline), "deadline"))
+        whose = " (the controller's to report)" if b.reporter == "controller" else ""
+        steps.append(Step("72-hour deadline" + whose, when(b.deadline), "deadline"))
     if b.assessed_at:
-        steps.append(Step(f"risk assessed: {b.risk}", when(b.assessed_at)))
+        reasoning = "reasoning: " + b.reason if b.reason else "NO reasoning recorded"
+        steps.append(Step(f"risk assessed: {b.risk}", when(b.assessed_at), note=reasoning))
     for r in b.reports:
         note = f"to {r.authority}, ref. {r.reference}"
         if not r.on_time:
@@ -276,12 +280,28 @@ def _steps(b: BreachTimeline, moment: str) -> tuple[list[Step], list[list[str]]]
     for n in b.notifications:
         steps.append(Step(f"{len(n['subjects'])} subject(s) told", when(n["at"]),
                           note=f"by {n['channel']}: {', '.join(n['subjects'])}"))  # fmt: skip
+    if b.exemption:
+        steps.append(Step(f"subjects not told: {b.exemption.exemption}", when(b.exemption.at),
+                          note=b.exemption.ground))  # fmt: skip
+    for c in b.controller_notified:
+        late = not c.within_threshold
+        due = short(when(b.controller_due)) if b.controller_due else "—"
+        note = f"{'after' if late else 'within'} the operational threshold ({due}); " + (
+            "Art. 33(2): without undue delay"
+        )
+        steps.append(Step(f"controller {c.controller} told", when(c.at),
+                          "late" if late else "event", note))  # fmt: skip
     if b.closed_at:
         steps.append(Step("closed", when(b.closed_at)))
     else:
-        missing = b.deadline and moment > b.deadline and not b.reports and b.risk != "unlikely"
-        steps.append(Step("as of (still open)" + ("; no report" if missing else ""),
-                          when(moment), "late" if missing else "now"))  # fmt: skip
+        missing = (b.deadline and moment > b.deadline and not b.reports
+                   and b.risk != "unlikely" and b.reporter == "organisation")  # fmt: skip
+        told = {c.controller for c in b.controller_notified}
+        untold = bool(b.controller_due and moment > b.controller_due
+                      and set(b.held_for) - told)  # fmt: skip
+        label = "as of (still open)" + ("; no report" if missing else "")
+        label += "; controller not told" if untold else ""
+        steps.append(Step(label, when(moment), "late" if missing or untold else "now"))
     steps.sort(key=lambda s: s.at)
     rows = [
         [e(s.label), _nowrap(short(s.at)),
@@ -289,6 +309,36 @@ def _steps(b: BreachTimeline, moment: str) -> tuple[list[Step], list[list[str]]]
         for s in steps
     ]  # fmt: skip
     return steps, rows
+
+
+def _breach_facts(b: BreachTimeline) -> list[tuple[str, str]]:
+    """The breach facts table: what Art. 33(3) and 33(5) ask to be documented, and who is
+    concerned."""
+    exemption = "none recorded"
+    if b.exemption:
+        x = b.exemption
+        exemption = f"{x.exemption} ({x.ground}), recorded {short(when(x.at))}"
+    held = "; ".join(f"for {c}: {len(s)} ({', '.join(s)})" for c, s in b.held_for.items())
+    told = "; ".join(f"{c.controller} at {short(when(c.at))}" for c in b.controller_notified)
+    reporter = "the organisation"
+    if b.reporter == "controller":
+        reporter = "the controller's to report: all affected data is held as a processor"
+    return [
+        ("Risk", e(b.risk or "not assessed")),
+        ("Risk reasoning (Art. 33(5))", e(b.reason or "not recorded")),
+        ("Likely consequences", e(b.consequences or "not recorded")),
+        ("Measures taken or proposed", e(b.measures or "not recorded")),
+        ("Contained", _stamp(b.contained_at) if b.contained_at else "not recorded"),
+        ("Records (approximate)", e(b.records if b.records is not None else "not recorded")),
+        ("Systems", e(", ".join(b.systems) or "—")),
+        ("Data categories", e(", ".join(b.categories) or "—")),
+        ("Affected subjects", f"{len(b.affected)}: {e(', '.join(b.affected) or 'none')}"),
+        ("Held as a processor", e(held or "none")),
+        ("Controllers told (Art. 33(2))", e(told or ("none" if b.held_for else "not needed"))),
+        ("Report to the authority", e(reporter)),
+        ("Not yet told", e(", ".join(b.not_notified) or "none")),
+        ("Exemption from telling subjects (Art. 34(3))", e(exemption)),
+    ]
 
 
 def breach_section(timelines: Sequence[BreachTimeline], moment: str) -> str:
@@ -302,23 +352,21 @@ def breach_section(timelines: Sequence[BreachTimeline], moment: str) -> str:
         if steps:
             window = (when(b.aware_at), when(b.deadline)) if b.aware_at and b.deadline else None
             late = sum(1 for s in steps if s.kind == "late")
+            broken = len(segments(steps, window)) > 1
             parts.append(
                 f"<figure>{timeline(b.breach, steps, window)}<figcaption>Breach {e(b.breach)} "
                 f"drawn to scale: the shaded band is the 72 hours from awareness to the "
                 f"authority deadline (square); circles are steps, diamonds marked LATE are late "
-                f"steps ({late} late).</figcaption></figure>"
-            )
+                f"steps ({late} late)."
+                + (" The time axis is broken (marked //): the first days are drawn at a "
+                   "larger scale, the time before and after them compressed; the table lists "
+                   "every step." if broken else "")
+                + "</figcaption></figure>"
+            )  # fmt: skip
             late_rows = ["late" if s.kind == "late" else "" for s in steps]
             parts.append(_table(["step", "when", "note"], rows, caption=f"Steps of {b.breach}",
                                 row_classes=late_rows))  # fmt: skip
-        facts = [
-            ("Risk", e(b.risk or "not assessed")),
-            ("Systems", e(", ".join(b.systems) or "—")),
-            ("Data categories", e(", ".join(b.categories) or "—")),
-            ("Affected subjects", f"{len(b.affected)}: {e(', '.join(b.affected) or 'none')}"),
-            ("Not yet told", e(", ".join(b.not_notified) or "none")),
-        ]
-        parts.append(_facts(facts, f"Facts of breach {b.breach}"))
+        parts.append(_facts(_breach_facts(b), f"Facts of breach {b.breach}"))
         if b.flags:
             parts.append('<ul class="flags">' + "".join(
                 f"<li><strong>Flag:</strong> {e(f)}</li>" for f in b.flags) + "</ul>")  # fmt: skip

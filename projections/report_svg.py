@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from html import escape
+from itertools import pairwise
 
 DAY = timedelta(days=1)
 DASHES = ("", "6 3", "2 3", "8 3 2 3", "1 2", "10 4")
@@ -58,29 +59,107 @@ def _ticks(start: datetime, end: datetime, count: int = 7) -> list[datetime]:
     return ticks
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of a broken time axis, drawn to its own linear scale from *left* to *right*."""
+
+    start: datetime
+    end: datetime
+    left: float
+    right: float
+    kind: str  # detail | before | after | whole
+
+    def x(self, moment: datetime) -> float:
+        span = (self.end - self.start).total_seconds() or 1.0
+        return self.left + (self.right - self.left) * (moment - self.start).total_seconds() / span
+
+
+LABEL_W, PLOT_W, GAP = 230, 690, 16
+DETAIL_MAX = timedelta(days=7)  # the detailed stretch covers at most the first week
+READABLE = 0.25  # below this share of the plot, the 72-hour window gets a detailed stretch
+
+
+def segments(steps: Sequence[Step], window: tuple[datetime, datetime] | None) -> list[Segment]:
+    """The time axis of a breach's drawing: one linear stretch when the 72-hour *window* takes
+    at least a quarter of it; otherwise broken into the first days to scale (from the exposure,
+    or half a day before awareness, to at most a week) and the time before and after
+    compressed, each stretch linear, so the window stays readable however long the breach
+    stays open: it takes at least 72 of the detail's at most 168 hours."""
+    times = [s.at for s in steps] + (list(window) if window else [])
+    first, last = min(times), max(times)
+    pad = max((last - first) * 0.04, timedelta(hours=2))
+    whole = Segment(first - pad, last + pad, LABEL_W, LABEL_W + PLOT_W, "whole")
+    if window is None or (window[1] - window[0]) >= (whole.end - whole.start) * READABLE:
+        return [whole]
+    aware, deadline = window
+    # the exposure too, when the window still gets at least 72 of the detail's 168 hours
+    lead = DETAIL_MAX - (deadline - aware) - DAY / 2
+    start = first - timedelta(hours=2) if aware - first <= lead else aware - DAY / 2
+    cap = start + DETAIL_MAX
+    inside = [t for t in times if t <= cap - DAY / 2]
+    end = min(max([deadline, *inside]) + DAY / 2, cap)
+    before = [Segment(whole.start, start, LABEL_W, LABEL_W + 90, "before")] if first < start else []
+    after_w = 200 if last > end else 0
+    left = LABEL_W + (90 + GAP if before else 0)
+    right = LABEL_W + PLOT_W - (after_w + GAP if after_w else 0)
+    detail = Segment(start, end, left, right, "detail")
+    after = [Segment(end, whole.end, right + GAP, LABEL_W + PLOT_W, "after")] if after_w else []
+    return [*before, detail, *after]
+
+
+def _x(parts: Sequence[Segment], moment: datetime) -> float:
+    for part in parts:
+        if moment <= part.end:
+            return part.x(max(moment, part.start))
+    return parts[-1].x(moment)
+
+
+def _span_text(part: Segment) -> str:
+    days = (part.end - part.start) / DAY
+    return f"{days:.1f} days" if days < 14 else f"{days:.0f} days"
+
+
 def timeline(name: str, steps: Sequence[Step], window: tuple[datetime, datetime] | None) -> str:
-    """One breach drawn to scale: a row per step, the 72-hour window shaded across all rows."""
-    label_w, plot_w, row_h, top = 230, 690, 26, 32
-    width, height = label_w + plot_w + 30, top + row_h * len(steps) + 34
-    times = [s.at for s in steps]
-    start, end = min(times), max(times)
-    pad = max((end - start) * 0.04, timedelta(hours=2))
-    start, end = start - pad, end + pad
-    span = (end - start).total_seconds()
+    """One breach drawn to scale: a row per step, the 72-hour window shaded across all rows.
+    A long-open breach's axis is broken (see :func:`segments`): every step is still drawn,
+    each stretch to its own scale, with the breaks marked."""
+    parts = segments(steps, window)
+    broken = len(parts) > 1
+    row_h, top = 26, 48 if broken else 32
+    bottom = top + row_h * len(steps)
+    width, height = LABEL_W + PLOT_W + 30, bottom + 50
 
     def x(moment: datetime) -> float:
-        return label_w + plot_w * (moment - start).total_seconds() / span
+        return _x(parts, moment)
 
     late = [s for s in steps if s.kind == "late"]
     summary = f"Timeline of breach {name}: " + "; ".join(
         f"{s.label} {short(s.at)}{' (LATE)' if s.kind == 'late' else ''}" for s in steps
     )
+    if broken:
+        summary += (
+            ". The time axis is broken: the first days are drawn at a larger scale than the "
+            "time before and after them"
+        )
     out = [
         f'<svg class="timeline" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" role="img" aria-label="{_esc(summary)}">',
         f"<title>{_esc(summary)}</title>",
     ]
-    bottom = top + row_h * len(steps)
+    for part in parts if broken else []:
+        caption = {
+            "detail": f"first {_span_text(part)}, to scale",
+            "before": "earlier",
+            "after": f"then {_span_text(part)}, compressed",
+        }[part.kind]
+        fill = "#f7f9fc" if part.kind == "detail" else "#fbfbfb"
+        out.append(
+            f'<rect class="segment segment-{part.kind}" x="{part.left:.1f}" y="{top - 26}" '
+            f'width="{part.right - part.left:.1f}" height="{bottom - top + 26}" fill="{fill}" '
+            f'stroke="#d8dce3" stroke-dasharray="{"" if part.kind == "detail" else "3 3"}"/>'
+            f'<text class="small" x="{(part.left + part.right) / 2:.1f}" y="{top - 30}" '
+            f'text-anchor="middle">{_esc(caption)}</text>'
+        )
     if window is not None:
         x0, x1 = x(window[0]), x(window[1])
         out.append(
@@ -89,22 +168,33 @@ def timeline(name: str, steps: Sequence[Step], window: tuple[datetime, datetime]
             f'<text class="small" x="{(x0 + x1) / 2:.1f}" y="{top - 12}" '
             f'text-anchor="middle">72-hour window</text>'
         )
-    for tick in _ticks(start, end):
-        tx = x(tick)
+    for part in parts:
+        count = max(1, round(7 * (part.right - part.left) / PLOT_W))
+        for tick in _ticks(part.start, part.end, count):
+            if tick >= part.end:
+                continue
+            tx = part.x(tick)
+            out.append(
+                f'<line class="grid" x1="{tx:.1f}" y1="{top - 6}" x2="{tx:.1f}" y2="{bottom}"/>'
+                f'<text class="small" x="{tx:.1f}" y="{bottom + 16}" '
+                f'text-anchor="middle">{tick:%d %b}</text>'
+            )
         out.append(
-            f'<line class="grid" x1="{tx:.1f}" y1="{top - 6}" x2="{tx:.1f}" y2="{bottom}"/>'
-            f'<text class="small" x="{tx:.1f}" y="{bottom + 16}" '
-            f'text-anchor="middle">{tick:%d %b}</text>'
+            f'<line class="axis" x1="{part.left:.1f}" y1="{bottom}" x2="{part.right:.1f}" '
+            f'y2="{bottom}"/>'
         )
-    out.append(
-        f'<line class="axis" x1="{label_w}" y1="{bottom}" x2="{label_w + plot_w}" y2="{bottom}"/>'
-    )
+    for left, right in pairwise(parts):
+        mid = (left.right + right.left) / 2  # the break: two slashes across the axis gap
+        out.append(
+            f'<path class="break" d="M{mid - 6:.1f} {bottom + 6} l6 -12 M{mid:.1f} {bottom + 6} '
+            f'l6 -12" stroke="#5b6472" stroke-width="1.5" fill="none"/>'
+        )
     for n, step in enumerate(steps):
         cy, sx = top + row_h * n + row_h / 2, x(step.at)
         text = step.label + (" — LATE" if step.kind == "late" else "")
         out.append(
-            f'<line class="guide" x1="{label_w - 4}" y1="{cy:.1f}" x2="{sx:.1f}" y2="{cy:.1f}"/>'
-            f'<text class="{"late-text" if step.kind == "late" else "label"}" x="{label_w - 10}" '
+            f'<line class="guide" x1="{LABEL_W - 4}" y1="{cy:.1f}" x2="{sx:.1f}" y2="{cy:.1f}"/>'
+            f'<text class="{"late-text" if step.kind == "late" else "label"}" x="{LABEL_W - 10}" '
             f'y="{cy + 4:.1f}" text-anchor="end">{_esc(text)}</text>'
         )
         if step.kind == "late":
@@ -121,7 +211,7 @@ def timeline(name: str, steps: Sequence[Step], window: tuple[datetime, datetime]
             out.append(f'<circle class="step" cx="{sx:.1f}" cy="{cy:.1f}" r="5"/>')
     if late:
         out.append(
-            f'<text class="late-text small" x="{label_w + plot_w}" y="{top - 12}" '
+            f'<text class="late-text small" x="{LABEL_W + PLOT_W}" y="{bottom + 36}" '
             f'text-anchor="end">◆ late step</text>'
         )
     out.append("</svg>")
