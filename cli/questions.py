@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -20,6 +20,9 @@ from ledger.errors import LedgerError, NotFound
 from ._projections import Projections, plain, rfc3339
 from .exit_codes import INTEGRITY
 from .main import Settings, cli, pass_settings
+
+if TYPE_CHECKING:  # the source tree's name for ledger.projections (see _projections)
+    from projections.breaches import BreachTimeline
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -217,8 +220,9 @@ def requests(settings: Settings, open_only: bool, as_of: str | None, as_json: bo
 def breaches(settings: Settings, as_of: str | None, as_json: bool) -> None:
     """Every breach's timeline, in short.
 
-    Awareness, the 72-hour deadline, the reports (on time or late), notifications, affected
-    subjects not yet told, and flags.
+    Awareness, containment, the 72-hour deadline, the reports (on time or late), who is to
+    report (the controller, when all affected data is held as a processor), controllers told,
+    affected subjects not yet told and any Art. 34(3) exemption, and flags.
 
     Example:
 
@@ -232,13 +236,23 @@ def breaches(settings: Settings, as_of: str | None, as_json: bool) -> None:
     if as_json:
         return _json(timelines)
     _table(
-        ["breach", "aware", "deadline", "risk", "initial report", "affected", "not told",
-         "closed", "flags"],
-        [[b.breach, rfc3339(b.aware_at), rfc3339(b.deadline), b.risk,
-          next((("on time " if r.on_time else "LATE ") + r.at[:16]
-                for r in b.reports if r.phase == "initial"), "none"), len(b.affected),
-          len(b.not_notified), rfc3339(b.closed_at), "; ".join(b.flags)] for b in timelines],
+        ["breach", "aware", "contained", "deadline", "risk", "records", "initial report",
+         "affected", "not told", "exemption", "controllers told", "closed", "flags"],
+        [[b.breach, rfc3339(b.aware_at), rfc3339(b.contained_at), rfc3339(b.deadline), b.risk,
+          b.records, _initial(b), len(b.affected), len(b.not_notified),
+          b.exemption.exemption if b.exemption else None,
+          ", ".join(f"{c.controller} {c.at[:16]}" for c in b.controller_notified)
+          or ("none" if b.held_for else None),
+          rfc3339(b.closed_at), "; ".join(b.flags)] for b in timelines],
     )  # fmt: skip
+
+
+def _initial(b: BreachTimeline) -> str:
+    """The initial report in short, or whose it is to make when it is not the organisation's."""
+    for r in b.reports:
+        if r.phase == "initial":
+            return ("on time " if r.on_time else "LATE ") + r.at[:16]
+    return "the controller's to report" if b.reporter == "controller" else "none"
 
 
 @cli.command()
@@ -247,7 +261,7 @@ def breaches(settings: Settings, as_of: str | None, as_json: bool) -> None:
 @json_option
 @pass_settings
 def breach(settings: Settings, breach_id: str, as_of: str | None, as_json: bool) -> None:
-    """One breach's timeline and affected subjects.
+    """One breach's timeline, its documentation (Art. 33(3), 33(5)) and affected subjects.
 
     Example:
 
@@ -265,21 +279,46 @@ def breach(settings: Settings, breach_id: str, as_of: str | None, as_json: bool)
         return _json(b)
     click.echo(f"{b.breach}: {b.description}")
     steps = [["exposed from", rfc3339(b.exposed_from), ""], ["aware", rfc3339(b.aware_at), ""],
-             ["authority deadline (72h)", rfc3339(b.deadline), ""]]  # fmt: skip
+             ["authority deadline (72h)", rfc3339(b.deadline),
+              "the controller's to report" if b.reporter == "controller" else ""]]  # fmt: skip
+    if b.contained_at:
+        steps.append(["contained", rfc3339(b.contained_at), ""])
     if b.assessed_at:
-        steps.append(["assessed: " + str(b.risk), rfc3339(b.assessed_at), ""])
+        steps.append(["assessed: " + str(b.risk), rfc3339(b.assessed_at),
+                      "" if b.reason else "no reasoning recorded"])  # fmt: skip
     for r in b.reports:
         late = "" if r.on_time else ("late, reason given" if r.delay_reason else "LATE, no reason")
         steps.append([f"reported ({r.phase}) to {r.authority}", rfc3339(r.at), late])
     for n in b.notifications:
         steps.append([f"{len(n['subjects'])} subject(s) told by {n['channel']}",
                       rfc3339(n["at"]), ""])  # fmt: skip
+    if b.exemption:
+        steps.append([f"subjects not told: {b.exemption.exemption}", rfc3339(b.exemption.at),
+                      b.exemption.ground])  # fmt: skip
+    for c in b.controller_notified:
+        steps.append([f"controller {c.controller} told", rfc3339(c.at),
+                      "" if c.within_threshold else "after the operational threshold"])  # fmt: skip
     if b.closed_at:
         steps.append(["closed", rfc3339(b.closed_at), ""])
     _table(["step", "when", "note"], sorted(steps, key=lambda s: s[1] or ""))
+    not_recorded = "not recorded"
+    click.echo(f"records (approximate): {b.records if b.records is not None else not_recorded}")
+    click.echo(f"risk reasoning (Art. 33(5)): {b.reason or not_recorded}")
+    click.echo(f"likely consequences: {b.consequences or not_recorded}")
+    click.echo(f"measures: {b.measures or not_recorded}")
     click.echo(f"affected subjects ({len(b.affected)}): {', '.join(b.affected) or 'none'}")
+    for controller, subjects in b.held_for.items():
+        click.echo(f"held as a processor for {controller}: {', '.join(subjects)}")
+    if b.held_for:
+        click.echo(f"controllers to be told by {rfc3339(b.controller_due)} "
+                   "(operational threshold; Art. 33(2): without undue delay)")  # fmt: skip
+    if b.reporter == "controller":
+        click.echo("report to the authority: the controller's (all affected data is held as a "
+                   "processor)")  # fmt: skip
     if b.not_notified:
         click.echo(f"not yet told: {', '.join(b.not_notified)}")
+    if b.exemption:
+        click.echo(f"exemption: {b.exemption.exemption} ({b.exemption.ground})")
     for flag in b.flags:
         click.echo(f"FLAG: {flag}")
 
