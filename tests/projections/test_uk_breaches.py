@@ -20,6 +20,8 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger import Ledger
 from ledger.cli.main import cli
@@ -313,6 +315,21 @@ def test_a_controller_told_whose_data_is_not_in_the_breach_is_flagged(ledger: Le
 # -- gather, then conclude: the recording order does not matter -------------------------------
 
 
+def steps(breach: str) -> list[dict[str, Any]]:
+    """One breach touching own (c1) and processor-held (p1) data, its steps in `at` order
+    but for the breach_detected, recorded a day after the awareness it states."""
+    return [
+        detected(breach, ["netmgmt"], at="2026-09-02T08:00:00Z",
+                 contained_at="2026-09-01T17:00:00Z", records=30),
+        assessed(breach, "2026-09-02T09:00:00Z", "high", 2, reason="tokens exposed"),
+        told_controller(breach, "2026-09-01T20:00:00Z"),
+        {**reported(breach, "2026-09-04T12:00:00Z"), "reference": "ICO-2026-000900"},
+        exempted(breach, "2026-09-03T09:00:00Z", "unintelligible"),
+        {"type": "subjects_notified", "at": "2026-09-03T08:00:00Z", "actor": DPO,
+         "breach": breach, "subjects": ["c1"], "channel": "email"},
+    ]  # fmt: skip
+
+
 def test_events_recorded_out_of_order_give_the_same_timeline(ledger: Ledger) -> None:
     """EVENTS.md: events may arrive late and out of order; every step is judged against the
     breach_detected in force once all are in (Art. 33(1): 72 h from awareness; Art. 33(2)).
@@ -320,18 +337,6 @@ def test_events_recorded_out_of_order_give_the_same_timeline(ledger: Ledger) -> 
     timelines: the controller notice at 1 Sep 20:00Z (11 h) is before the breach_detected's
     own `at` (2 Sep 08:00Z) but judged against aware_at; the report at 4 Sep 12:00Z is 3 h
     late without reasons."""
-
-    def steps(breach: str) -> list[dict[str, Any]]:
-        return [
-            detected(breach, ["netmgmt"], at="2026-09-02T08:00:00Z",
-                     contained_at="2026-09-01T17:00:00Z", records=30),
-            assessed(breach, "2026-09-02T09:00:00Z", "high", 2, reason="tokens exposed"),
-            told_controller(breach, "2026-09-01T20:00:00Z"),
-            {**reported(breach, "2026-09-04T12:00:00Z"), "reference": "ICO-2026-000900"},
-            exempted(breach, "2026-09-03T09:00:00Z", "unintelligible"),
-            {"type": "subjects_notified", "at": "2026-09-03T08:00:00Z", "actor": DPO,
-             "breach": breach, "subjects": ["c1"], "channel": "email"},
-        ]  # fmt: skip
 
     ledger.record_many([own("c1", system="netmgmt"), processed("p1"), *steps("INC-A")])
     ledger.record_many(list(reversed(steps("INC-B"))))
@@ -342,6 +347,33 @@ def test_events_recorded_out_of_order_give_the_same_timeline(ledger: Ledger) -> 
     assert a.controller_notified[0].within_threshold
     assert (a.contained_at, a.records) == ("2026-09-01T17:00:00.000000Z", 30)
     assert (a.own, a.not_notified) == (["c1"], ["p1"])
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(order=st.permutations(range(6)))
+def test_any_recording_order_gives_the_same_timeline(ledger: Ledger, order: list[int]) -> None:
+    """As above (EVENTS.md: gather, then conclude), for any of the 720 recording orders: each
+    example records the six steps of a fresh breach in its order, and the timeline equals the
+    one recorded as written."""
+    if not one_or_none(ledger, "INC-REF"):
+        ledger.record_many([own("c1", system="netmgmt"), processed("p1"), *steps("INC-REF")])
+    reference = one(ledger, "2026-09-10T00:00:00Z", "INC-REF")
+    breach = "INC-" + "".join(map(str, order))
+    if one_or_none(ledger, breach) is None:
+        written = steps(breach)
+        ledger.record_many([written[n] for n in order])
+    found = one(ledger, "2026-09-10T00:00:00Z", breach)
+    assert dataclasses.replace(found, breach="INC-REF") == reference
+
+
+def one_or_none(ledger: Ledger, breach: str) -> BreachTimeline | None:
+    with Projections(ledger) as p:
+        found = p.breaches(breach=breach, as_of="2026-09-10T00:00:00Z")
+    return found[0] if found else None
 
 
 # -- the report: containment, and a readable first few days when long open ---------------------
