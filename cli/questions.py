@@ -315,8 +315,12 @@ def breach(settings: Settings, breach_id: str, as_of: str | None, as_json: bool)
     if b.reporter == "controller":
         click.echo("report to the authority: the controller's (all affected data is held as a "
                    "processor)")  # fmt: skip
-    if b.not_notified:
-        click.echo(f"not yet told: {', '.join(b.not_notified)}")
+    ours = [s for s in b.not_notified if s in set(b.own)]
+    theirs = [s for s in b.not_notified if s not in set(b.own)]
+    if ours:
+        click.echo(f"not yet told: {', '.join(ours)}")
+    if theirs:
+        click.echo(f"not yet told, the controller's to tell: {', '.join(theirs)}")
     if b.exemption:
         click.echo(f"exemption: {b.exemption.exemption} ({b.exemption.ground})")
     for flag in b.flags:

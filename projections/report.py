@@ -336,9 +336,18 @@ def _breach_facts(b: BreachTimeline) -> list[tuple[str, str]]:
         ("Held as a processor", e(held or "none")),
         ("Controllers told (Art. 33(2))", e(told or ("none" if b.held_for else "not needed"))),
         ("Report to the authority", e(reporter)),
-        ("Not yet told", e(", ".join(b.not_notified) or "none")),
+        ("Not yet told", e(_untold(b))),
         ("Exemption from telling subjects (Art. 34(3))", e(exemption)),
     ]
+
+
+def _untold(b: BreachTimeline) -> str:
+    """The subjects not told; those whose data was only held for a controller are the
+    controller's to tell (Art. 34(1))."""
+    own = set(b.own)
+    ours = ", ".join(s for s in b.not_notified if s in own) or "none"
+    theirs = ", ".join(s for s in b.not_notified if s not in own)
+    return ours + (f"; the controller's to tell: {theirs}" if theirs else "")
 
 
 def breach_section(timelines: Sequence[BreachTimeline], moment: str) -> str:

@@ -295,6 +295,7 @@ def test_all_processor_data_is_the_controllers_to_report(ledger: Ledger) -> None
     ] in rows
     assert any(r[0] == "72-hour deadline (the controller's to report)" for r in rows)
     assert ["Controllers told (Art. 33(2))", f"{SCHOOL} at 2026-09-01 09:45 UTC"] in rows
+    assert ["Not yet told", "none; the controller's to tell: p1"] in rows
 
 
 def test_a_controller_told_whose_data_is_not_in_the_breach_is_flagged(ledger: Ledger) -> None:
@@ -550,6 +551,7 @@ def test_the_breach_commands_show_the_2026_facts(run: Any) -> None:
     assert f"controller {SCHOOL} told" in text
     assert f"held as a processor for {SCHOOL}: ashby-staff-017" in text
     assert "report to the authority: the controller's" in text
+    assert "not yet told, the controller's to tell: ashby-staff-017" in text
     assert "FLAG" not in text
     exempt = run("breach", "INC-2026-010").stdout
     assert "subjects not told: measures_taken" in exempt
