@@ -696,3 +696,29 @@ def test_the_changeover_days_by_hand(dated: Cli) -> None:
                     "2026-03-29T22:59:59.999999Z") == ["cust-3", "cust-4"]  # fmt: skip
     days = dated("history", "--since", "2026-02-30")
     assert days.exit_code == 2 and "not a calendar date" in days.stderr
+
+
+# -- tables laid out by an earlier release -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ALTER TABLE projection_holdings DROP COLUMN transfer",  # a column this release added
+        "ALTER TABLE projection_settings ADD COLUMN extra TEXT",  # a column it does not know
+        "DROP TABLE projection_notified",  # a table it added (the others stay as they were)
+    ],
+)
+def test_tables_of_an_earlier_layout_are_built_again_from_the_chain(
+    built: Ledger, statement: str
+) -> None:
+    """Fact tables whose columns are not this release's are dropped with their tracking and
+    seal and built again from the chain on the next question: rows of another layout could
+    be neither extended nor compared, and they hold nothing the chain does not."""
+    with Projections(built) as p:
+        truth = (p.inventory(), p.breaches(), p.requests())
+    _sql(built, statement)
+    with Projections(built) as p:
+        assert (p.inventory(), p.breaches(), p.requests()) == truth
+        assert p.last_check is not None and p.last_check.position == built.size
+        assert p.verify().matches
