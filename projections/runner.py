@@ -267,9 +267,9 @@ def _create_tables(engine: Engine) -> None:
 
 def _drop_if_outdated(conn: Connection) -> None:
     """Tables laid out by an earlier release (a fact table missing, or its columns not this
-    release's) are dropped with their tracking and seal, so they are built again from the chain: they
-    hold nothing the chain does not, and rows of another layout could not be extended or
-    compared with the rows derived now."""
+    release's) are dropped with their tracking and seal, so they are built again from the
+    chain: they hold nothing the chain does not, and rows of another layout could be neither
+    extended nor compared with the rows derived now."""
     found = inspect(conn)
     present = set(found.get_table_names())
     tables = [table for table in facts.FACT_TABLES if table.name in present]
