@@ -159,7 +159,7 @@ def ropa(settings: Settings, fmt: str, as_of: str | None) -> None:
          "not declared", "flags"],
         [[r.purpose, ", ".join(r.subject_categories), len(r.data_categories),
           ", ".join(r.lawful_bases_cited), ", ".join(r.recipients) or "-",
-          ", ".join(f"{t.kind}:{t.country}:{t.safeguard}" for t in r.transfers) or "-",
+          ", ".join(f"{t.kind} {t.country} ({t.safeguard})" for t in r.transfers) or "-",
           ", ".join(r.retention), ", ".join(r.missing) or "-", len(r.flags)]
          for r in record.purposes],
     )  # fmt: skip
@@ -169,7 +169,7 @@ def ropa(settings: Settings, fmt: str, as_of: str | None) -> None:
             ["controller", "processing", "data", "individuals", "transfers", "flags"],
             [[c.controller, ", ".join(c.purposes), len(c.data_categories),
               ", ".join(c.subject_categories),
-              ", ".join(f"{t.kind}:{t.country}:{t.safeguard}" for t in c.transfers) or "-",
+              ", ".join(f"{t.kind} {t.country} ({t.safeguard})" for t in c.transfers) or "-",
               len(c.flags)] for c in record.processor],
         )  # fmt: skip
     for r in record.purposes:

@@ -236,7 +236,9 @@ def _recorded(conn: Connection, as_of: str, name: str) -> tuple[Organisation, di
         return Organisation(name), {}
     earlier = [row for row in rows if row.at <= as_of]
     row = earlier[-1] if earlier else rows[0]
-    described = orjson.loads(row.organisation) if row.organisation else {}
+    if row.organisation is None:  # written before settings were recorded: it declares none
+        return Organisation(row.name if row.name is not None else name), {}
+    described = orjson.loads(row.organisation)
     org = described.get("organisation") or {}
     found = Organisation(row.name if row.name is not None else name, recorded_at=row.at)
     for key in RECORD_KEYS:
@@ -254,6 +256,7 @@ def _conclude(
     for values in (r.data_categories, r.subject_categories, r.lawful_bases, r.recipients,
                    r.recipient_categories, r.retention, r.sources, r.systems):  # fmt: skip
         values.sort()
+    r.subject_categories = r.subject_categories or [UNSPECIFIED]  # only shared: none recorded
     r.lawful_bases_cited = [basis_text(b) for b in r.lawful_bases]
     for periods in r.retention_by_category.values():
         periods.sort()

@@ -26,10 +26,12 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner
+from support import schema1_store
 
 from ledger import Ledger
 from ledger.cli.main import cli
 from ledger.demo.story import CONFIG_TOML
+from ledger.migrate import migrate
 from ledger.projections import Projections
 from ledger.projections.facts import utc
 from ledger.projections.model import plain
@@ -191,6 +193,23 @@ def test_the_record_shows_the_configuration_recorded_at_the_moment(
     assert [shown[k].purposes[0].subjects for k in ("before any", "far later")] == [1, 2]
 
 
+def test_a_ledger_written_before_settings_were_recorded_declares_nothing(
+    store_url: str, tmp_path: Path, config_path: Path
+) -> None:
+    """Art. 30(1)(a), (g): the earlier release's store (the demo story, its configuration
+    record carrying no settings) read with the demo's configuration in use: the record does
+    not take the configuration's contact or DPO for what the ledger recorded; every fact is
+    "not declared", and the name is the configuration's, as the request clocks take it."""
+    url, keys = schema1_store(store_url, tmp_path)
+    migrate(url, keys)
+    with Ledger.open(url, keys, config=config_path) as ledger:
+        record = _record(ledger)
+    assert record.controller == Organisation("Northgate IT Services Ltd")
+    assert record.missing == ["contact", "dpo", "representative", "security_measures"]
+    assert record.processor == []  # the earlier release had no processor role
+    assert {r.purpose for r in record.purposes} >= {SUPPORT, PAYMENTS}
+
+
 # -- transfers, storage abroad included (Art. 30(1)(e); Arts. 44A, 45A, 46) -----------------
 
 
@@ -239,6 +258,7 @@ def test_eea_and_adequacy_countries_are_listed_as_such(
         Transfer("recipient", "FR", "proc:pay-fr", None, "EEA: adequacy regulations"),
     ]
     assert purposes[PAYMENTS].recipients == ["proc:pay-ch", "proc:pay-fr", "proc:pay-gb"]
+    assert purposes[PAYMENTS].subject_categories == ["unspecified"]  # only shared: none recorded
     assert purposes[PAYMENTS].flags == purposes[SUPPORT].flags == []
 
 
@@ -505,7 +525,7 @@ def test_the_ropa_command_in_each_format(run: Any) -> None:
     assert lines[0].split(None, 1) == ["controller:", "Northgate IT Services Ltd"]
     assert "not declared:           none" in lines
     support = next(line for line in lines if line.startswith(SUPPORT))
-    assert "storage:IE:EEA: adequacy regulations, storage:US:idta" in support
+    assert "storage IE (EEA: adequacy regulations), storage US (idta)" in support
     assert "As processor (Art. 30(2)):" in lines
     assert any(line.startswith("org:ashby-primary  essential.service.security") for line in lines)
     rows = list(csv.DictReader(io.StringIO(run("ropa", "--format", "csv").stdout)))
