@@ -28,10 +28,12 @@ from ledger.core.contract import filter_text
 
 from . import facts, integrity
 from .breaches import BreachTimeline, breaches
+from .complaints import Complaint, complaints
 from .consent import ConsentState, consents
 from .integrity import Check, Comparison
 from .inventory import SubjectInventory, inventory, must_tell
 from .model import as_of_text, collector_paused
+from .notices import Notices, notices
 from .requests import RequestClock, requests
 from .ropa import PurposeRecord, ropa, to_csv
 from .runner import Runner, Status
@@ -49,6 +51,10 @@ class SubjectReport:
     requests: list[RequestClock]
     must_tell: list[dict[str, Any]] = field(default_factory=list)
     values: list[dict[str, Any]] | None = None
+    # Art. 18 in force: one row per held category and where (system None: everywhere)
+    restricted: list[dict[str, Any]] = field(default_factory=list)
+    # Art. 19 notifications that match no change the ledger shows (flagged, not ignored)
+    told_of_nothing: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Projections:
@@ -152,6 +158,25 @@ class Projections:
                 conn, as_of=as_of_text(as_of), config=self.ledger.config, open_only=open_only
             )
 
+    def notices(
+        self, *, as_of: When = None, subject: str | None = None, include_told: bool = False
+    ) -> Notices:
+        """Art. 19: who still has to be told of which erasure, rectification or restriction,
+        since when (oldest first); with *include_told*, the told ones too (and when)."""
+        subject = filter_text("subject", subject)
+        with self._answering() as conn:
+            found = notices(conn, as_of=as_of_text(as_of), subject=subject)
+        if not include_told:
+            found.notices = found.untold
+        return found
+
+    def complaints(self, *, open_only: bool = False, as_of: When = None) -> list[Complaint]:
+        """DPA 2018 s.164A: each complaint's acknowledgement clock and the outcome's age."""
+        with self._answering() as conn:
+            return complaints(
+                conn, as_of=as_of_text(as_of), config=self.ledger.config, open_only=open_only
+            )
+
     def breaches(self, *, breach: str | None = None, as_of: When = None) -> list[BreachTimeline]:
         breach = filter_text("breach", breach)
         with self._answering() as conn:
@@ -180,6 +205,17 @@ class Projections:
                  if r.subject == subject],
             )  # fmt: skip
             report.must_tell = self._must_tell(conn, subject, moment)
+            report.told_of_nothing = [
+                {"recipient": t.recipient, "change": t.change, "categories": t.categories,
+                 "at": t.at, "seq": t.seq, "flag": t.flag}
+                for t in notices(conn, as_of=moment, subject=subject).told_of_nothing
+            ]  # fmt: skip
+        if report.inventory is not None:
+            report.restricted = [
+                {"category": h.category, "ground": r.ground, "since": r.since,
+                 "system": r.system, "lifted_in": r.lifted_in, "restricted_key": r.category}
+                for h in report.inventory.categories for r in h.restricted
+            ]  # fmt: skip
         if decrypt:
             report.values = [
                 {k: v for k, v in row.items() if k in ("sequence", "type", "at", "data",
