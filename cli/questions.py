@@ -511,7 +511,7 @@ def status(settings: Settings, as_json: bool) -> None:
 def notices(
     settings: Settings, subject: str | None, as_of: str | None, include_told: bool, as_json: bool
 ) -> None:
-    """Whom Article 19 says must still be told, oldest first.
+    """Recipients still to be told of a change (Art. 19).
 
     Each recipient the data had been disclosed to before an erasure, rectification or
     restriction, and since when it is owed the news; told once a recipients_notified names
@@ -544,11 +544,12 @@ def notices(
 @json_option
 @pass_settings
 def complaints(settings: Settings, open_only: bool, as_of: str | None, as_json: bool) -> None:
-    """Complaints to the organisation (DPA 2018 s.164A), late ones first.
+    """Complaints and their acknowledgement clocks.
 
-    Received, acknowledged (due by the last of the 30 days beginning with the day of
-    receipt), closed, and the outcome's age in days (shown, not flagged). Complaints received
-    before 19 June 2026, when the duty came into force, are never flagged as late.
+    Late ones first (DPA 2018 s.164A). Received, acknowledged (due by the last of the 30
+    days beginning with the day of receipt), closed, and the outcome's age in days (shown,
+    not flagged). Complaints received before 19 June 2026, when the duty came into force,
+    are never flagged as late.
 
     Example:
 
