@@ -43,7 +43,8 @@ When = datetime | str | None
 
 @dataclass
 class SubjectReport:
-    """What Art. 15 entitles a subject to know, and whom Art. 19 says must be told."""
+    """What Art. 15 entitles a subject to know, what is restricted (Art. 18), and whom Art. 19
+    says must be told (told or not)."""
 
     subject: str
     inventory: SubjectInventory | None
@@ -228,8 +229,9 @@ class Projections:
 
     @staticmethod
     def _must_tell(conn: Connection, subject: str, as_of: str) -> list[dict[str, Any]]:
-        """Art. 19: for each erasure or rectification, the recipients who had the data (the
-        category hierarchy both ways: see :func:`inventory.must_tell`)."""
+        """Art. 19: for each erasure, rectification or restriction, the recipients who had the
+        data (the category hierarchy both ways) and which were told: see
+        :func:`inventory.must_tell`."""
         return must_tell(conn, subject=subject, as_of=as_of)
 
     def history(
