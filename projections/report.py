@@ -28,11 +28,20 @@ from ledger.verification.checker import VerifyReport
 
 from .breaches import BreachTimeline
 from .clock import local_date
+from .complaints import Complaint
 from .integrity import Comparison
+from .inventory import SubjectInventory
 from .model import as_of_text
+from .notices import Notices
 from .report_svg import Step, clock, consent_chart, segments, short, timeline, when
 from .requests import RequestClock
-from .ropa import PurposeRecord
+from .ropa import (
+    NOT_DECLARED,
+    Record,
+    consent_text,
+    retention_text,
+    transfer_text,
+)
 from .views import Projections, When
 
 CONSENT_POINTS = 24  # at most this many moments in the consent chart
@@ -129,6 +138,9 @@ PAGE = Template("""<!DOCTYPE html>
 <nav aria-label="Contents"><ol>
 <li><a href="#integrity">Integrity</a></li><li><a href="#breaches">Breaches</a></li>
 <li><a href="#requests">Data-subject requests</a></li>
+<li><a href="#restrictions">Restricted processing</a></li>
+<li><a href="#notices">Recipients to be told</a></li>
+<li><a href="#complaints">Complaints</a></li>
 <li><a href="#ropa">Record of processing</a></li>
 <li><a href="#transfers">Transfers abroad</a></li><li><a href="#consent">Consent</a></li>
 </ol></nav>
@@ -421,42 +433,92 @@ def requests_section(clocks: Sequence[RequestClock], today: str, zone: str) -> s
     return "".join(parts) + "</section>"
 
 
-def ropa_section(records: Sequence[PurposeRecord], controller: str) -> str:
+def ropa_section(record: Record, controller: str | None = None) -> str:
+    """The record of processing: the organisation's facts as its configuration was recorded
+    on the ledger, a table per purpose (Art. 30(1)), one per controller processed for (Art.
+    30(2)), then every transfer abroad. *controller* (the configuration's name) is shown only
+    where the ledger recorded no name."""
+    org = record.controller
+    recorded = (f"as its configuration was recorded on the ledger at {_stamp(org.recorded_at)}"
+                if org.recorded_at else "the ledger recorded no configuration facts")  # fmt: skip
     parts = ['<section id="ropa"><h2>Record of processing (Art. 30)</h2>',
-             f"<p>Controller: <strong>{e(controller)}</strong>. Derived from what the ledger "
-             "shows happened, per purpose.</p>"]  # fmt: skip
-    if not records:
-        parts.append("<p>No processing recorded at this moment.</p>")
-    for r in records:
-
-        def joined(values: Sequence[str]) -> str:
-            return e(", ".join(values) or "—")
-
+             f"<p>Controller: <strong>{e(org.name or controller)}</strong>: organisation facts "
+             f"{recorded}; per purpose, what the ledger shows happened.</p>",
+             _facts([("Contact", _declared(org.contact)), ("DPO", _declared(org.dpo)),
+                     ("Representative", _declared(org.representative)),
+                     ("Security measures", _declared(org.security_measures)),
+                     ("Not declared", _missing(record.missing))],
+                    "The organisation")]  # fmt: skip
+    if not record.purposes:
+        parts.append("<p>No processing of its own recorded at this moment.</p>")
+    for r in record.purposes:
         parts.append(f'<h3 class="purpose"><code>{e(r.purpose)}</code></h3>')
         parts.append(_facts([
-            ("Data categories", joined(r.data_categories)),
-            ("Subject categories", joined(r.subject_categories)),
-            ("Lawful bases", joined(r.lawful_bases)),
-            ("Recipients", joined(r.recipients)),
-            ("Recipient categories", joined(r.recipient_categories)),
-            ("Transfers abroad", e(len(r.transfers))),
-            ("Retention", joined(r.retention)),
-            ("Systems (location)", joined(r.systems)),
+            ("Categories of individuals", _joined(r.subject_categories)),
+            ("Categories of personal data", _joined(r.data_categories)),
+            ("Special category data", _joined(r.special_category_data)),
+            ("Art. 9 / Sch. 1 condition", _declared(r.special_category_condition)),
+            ("Lawful bases", _joined(r.lawful_bases_cited)),
+            ("Recipients", _joined(r.recipients)),
+            ("Recipient categories", _joined(r.recipient_categories)),
+            ("Transfers abroad", _joined([transfer_text(t) for t in r.transfers])),
+            ("Retention per category", e(retention_text(r.retention_by_category) or "—")),
+            ("Source", _joined(r.sources)),
+            ("Consent record", e(consent_text(r.consent) or "—")),
+            ("Legitimate interests assessment", _declared(r.legitimate_interest_assessment)),
+            ("DPIA", _declared(r.dpia)),
+            ("Automated decision-making", _declared(r.automated_decision_making)),
+            ("Systems (location)", _joined(r.systems)),
             ("Subjects · events", f"{e(r.subjects)} · {e(r.events)}"),
+            ("Not declared", _missing(r.missing)),
+            ("Flags", _flags(r.flags)),
         ], f"Record of processing for {r.purpose}"))  # fmt: skip
+    for p in record.processor:
+        parts.append(f'<h3 class="processor">As processor for <code>{e(p.controller)}</code> '
+                     "(Art. 30(2))</h3>")  # fmt: skip
+        parts.append(_facts([
+            ("Controller contact", _declared(p.controller_contact)),
+            ("Categories of processing", _joined(p.purposes)),
+            ("Categories of personal data", _joined(p.data_categories)),
+            ("Categories of individuals", _joined(p.subject_categories)),
+            ("Transfers abroad", _joined([transfer_text(t) for t in p.transfers])),
+            ("Security measures", _declared(p.security_measures)),
+            ("Systems (location)", _joined(p.systems)),
+            ("Subjects · events", f"{e(p.subjects)} · {e(p.events)}"),
+            ("Not declared", _missing(p.missing)),
+            ("Flags", _flags(p.flags)),
+        ], f"Processing for {p.controller}"))  # fmt: skip
     parts.append('</section><section id="transfers"><h2>Transfers abroad</h2>')
     rows = []
-    for r in records:
-        for t in r.transfers:
-            safeguard = (e(t["safeguard"]) if t["safeguard"] else
-                         '<strong class="bad">none recorded</strong>')  # fmt: skip
-            rows.append([e(t["recipient"]), e(t["country"]), f"<code>{e(r.purpose)}</code>",
-                         safeguard])  # fmt: skip
+    for part, transfers in [
+        *((f"<code>{e(r.purpose)}</code>", r.transfers) for r in record.purposes),
+        *((f"for <code>{e(p.controller)}</code>", p.transfers) for p in record.processor),
+    ]:
+        for t in transfers:
+            shown = (f'<strong class="bad">{e(t.safeguard)}</strong>' if t.flagged
+                     else e(t.safeguard))  # fmt: skip
+            rows.append([e(t.to), e(t.kind), e(t.country), part, shown])
     if rows:
-        parts.append(_table(["recipient", "country", "purpose", "safeguard"], rows))
+        parts.append(_table(["to", "kind", "country", "purpose", "safeguard"], rows))
     else:
         parts.append("<p>No transfer abroad recorded.</p>")
     return "".join(parts) + "</section>"
+
+
+def _joined(values: Sequence[str]) -> str:
+    return e(", ".join(values) or "—")
+
+
+def _declared(text: str) -> str:
+    return f'<strong class="bad">{e(text)}</strong>' if text == NOT_DECLARED else e(text)
+
+
+def _missing(keys: Sequence[str]) -> str:
+    return f'<strong class="bad">{e(", ".join(keys))}</strong>' if keys else "none"
+
+
+def _flags(flags: Sequence[str]) -> str:
+    return "; ".join(f'<strong class="bad">{e(f)}</strong>' for f in flags) or "none"
 
 
 def consent_section(projections: Projections, moment: str) -> str:
@@ -523,6 +585,9 @@ def render_report(
             integrity(projections, verified, made, compared),
             breach_section(timelines, moment),
             requests_section(source.requests(as_of=moment), today, config.time_zone),
+            restrictions_section(source.inventory(as_of=moment)),
+            notices_section(source.notices(as_of=moment, include_told=True)),
+            complaints_section(source.complaints(as_of=moment)),
             ropa_section(source.ropa(as_of=moment), config.name),
             consent_section(source, moment),
         ])  # fmt: skip
@@ -534,3 +599,86 @@ def render_report(
         made=e(short(made.astimezone(UTC))),
         body=body,
     )
+
+
+# -- subjects' rights beyond access: restriction (Art. 18), Art. 19 notices, complaints ----------
+
+
+def restrictions_section(inventories: Sequence[SubjectInventory]) -> str:
+    """Art. 18: each restriction in force at the report's moment, per subject, category and
+    system, with its ground and since when."""
+    parts = ['<section id="restrictions"><h2>Restricted processing (Art. 18)</h2>',
+             '<p class="muted">Restrictions in force at the report\'s moment: the data may be '
+             "stored but not otherwise used (Art. 18(2)). A restriction covers the key it "
+             "names and its descendants; without a system it applies everywhere.</p>"]  # fmt: skip
+    rows = []
+    for who in inventories:
+        for h in who.categories:
+            for r in h.restricted:
+                if r.system is not None:
+                    where = e(r.system)
+                elif r.lifted_in:
+                    where = f"everywhere but {e(', '.join(r.lifted_in))}"
+                else:
+                    where = "everywhere"
+                rows.append([_nowrap(who.subject), f"<code>{e(h.category)}</code>", where,
+                             e(r.ground), _stamp(r.since)])  # fmt: skip
+    if rows:
+        parts.append(_table(["subject", "category", "where", "ground", "since"], rows))
+    else:
+        parts.append("<p>No restriction in force at this moment.</p>")
+    return "".join(parts) + "</section>"
+
+
+def notices_section(found: Notices) -> str:
+    """Art. 19: each recipient to be told of an erasure, rectification or restriction, told
+    (when) or not (since when), oldest first; notifications that told of nothing flagged."""
+    parts = ['<section id="notices"><h2>Recipients to be told (Art. 19)</h2>',
+             '<p class="muted">Each recipient the data had been disclosed to before an '
+             "erasure, rectification or restriction. Rows not told are marked.</p>"]  # fmt: skip
+    rows, classes = [], []
+    for n in found.notices:
+        if n.told:
+            told = f'<span class="ok">told</span> {_stamp(n.told_at)}'
+        else:
+            told = f'<span class="badge bad">NOT TOLD</span> since {_stamp(n.untold_since)}'
+
+        classes.append("" if n.told else "late")
+        rows.append([_nowrap(n.subject), e(n.recipient), e(n.change),
+                     f"<code>{e(', '.join(n.categories))}</code>", _stamp(n.changed_at),
+                     told])  # fmt: skip
+    if rows:
+        parts.append(_table(["subject", "recipient", "change", "categories", "changed", "told"],
+                            rows, row_classes=classes))  # fmt: skip
+    else:
+        parts.append("<p>No recipient to be told at this moment.</p>")
+    if found.told_of_nothing:
+        parts.append('<ul class="flags">' + "".join(
+            f"<li>{e(t.subject)}, {e(t.recipient)} ({e(t.change)}, {_stamp(t.at)}): "
+            f"{e(t.flag)}</li>" for t in found.told_of_nothing) + "</ul>")  # fmt: skip
+    return "".join(parts) + "</section>"
+
+
+def complaints_section(found: Sequence[Complaint]) -> str:
+    """DPA 2018 s.164A: each complaint's acknowledgement against the last of its 30 days, and
+    the outcome's age (shown, not judged)."""
+    parts = ['<section id="complaints"><h2>Complaints (DPA 2018 s.164A)</h2>',
+             '<p class="muted">Acknowledged within the 30 days beginning with the day of '
+             "receipt (late ones first and marked); the days open are shown, not judged: the "
+             "law sets no figure for the outcome. Complaints received before 19 June 2026 "
+             "came before the duty and are never marked late.</p>"]  # fmt: skip
+    rows, classes = [], []
+    for c in found:
+        classes.append("late" if c.late else "")
+        status = '<span class="badge bad">LATE</span>' if c.late else e(c.status)
+        rows.append([_nowrap(c.complaint), _nowrap(c.subject or "—"), e(c.channel),
+                     _nowrap(str(c.received or "—")), _nowrap(str(c.acknowledge_by or "—")),
+                     _nowrap(str(c.acknowledged or "—")), _nowrap(str(c.closed or "—")),
+                     e(c.days_open), status, e("; ".join(c.flags))])  # fmt: skip
+    if rows:
+        parts.append(_table(["complaint", "subject", "channel", "received", "acknowledge by",
+                             "acknowledged", "closed", "days open", "status", "flags"], rows,
+                            row_classes=classes))  # fmt: skip
+    else:
+        parts.append("<p>No complaint on the ledger at this moment.</p>")
+    return "".join(parts) + "</section>"
