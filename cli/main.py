@@ -703,22 +703,26 @@ def _demo_summary(p: Projections) -> None:
     click.echo("breaches:")
     for b in p.breaches():
         initial = next((r for r in b.reports if r.phase == "initial"), None)
-        report = (
-            "not reported"
-            if initial is None
-            else (
-                "reported on time"
-                if initial.on_time
-                else "reported late, with reasons"
-                if initial.delay_reason
-                else "reported late WITHOUT reasons"
-            )
-        )
+        if b.reporter == "controller":
+            report = "the controller's to report"
+        elif initial is None:
+            report = "needs no report" if b.risk == "unlikely" else "not reported"
+        elif initial.on_time:
+            report = "reported on time"
+        else:
+            report = f"reported late, {'with' if initial.delay_reason else 'WITHOUT'} reasons"
+        own_untold = [s for s in b.not_notified if s in b.own]
+        told = f"{len(own_untold)} of our own not told"
+        if b.exemption is not None:
+            told += f" (exempt: {b.exemption.exemption})"
+        contained = f", contained {rfc3339(b.contained_at)}" if b.contained_at else ""
         click.echo(
             f"  {b.breach} ({b.risk} risk): aware {rfc3339(b.aware_at)}, 72h deadline "
-            f"{rfc3339(b.deadline)}, {report}; {len(b.affected)} affected, "
-            f"{len(b.not_notified)} not told; {'closed' if b.closed_at else 'open'}"
+            f"{rfc3339(b.deadline)}{contained}, {report}; {len(b.affected)} affected, "
+            f"{told}; {'closed' if b.closed_at else 'open'}"
         )
+        for notice in b.controller_notified:
+            click.echo(f"    controller {notice.controller} told {rfc3339(notice.at)}")
         for flag in b.flags:
             click.echo(f"    FLAG: {flag}")
     click.echo("restrictions in force (Art. 18):")
