@@ -207,6 +207,9 @@ def test_adding_months_lands_in_the_right_month_on_the_same_or_last_day(
 @given(year=st.integers(1, 9999), month=st.integers(1, 12))
 def test_month_days_is_the_calendar_s(year: int, month: int) -> None:
     last = month_days(year, month)
+    if (year, month) == (9999, 12):  # no day after it to compare with
+        assert last == 31
+        return
     assert date(year, month, last) + timedelta(days=1) == add_months(date(year, month, 1), 1)
 
 
