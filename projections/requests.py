@@ -272,7 +272,7 @@ def _conclude(
     clock.relevant = relevant
     for pause in accepted:
         if pause.resumed_on is None:
-            pause.effect = f"open: paused since {pause.paused_on}"
+            pause.effect = "open: the clock is stopped (no due date)"
         elif pause.awaiting == CLARIFICATION:
             pause.days = stopped_days(pause.paused_on, pause.resumed_on, relevant)
             pause.effect = (
