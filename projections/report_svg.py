@@ -164,7 +164,7 @@ def clock(
         f'width="{max(1.0, x(end) - left):.1f}" height="4" rx="2"/>',
     ]
     for start, stop in pauses:
-        x0, x1 = x(start), x(stop or end) + (right - left) / days  # both days included
+        x0, x1 = x(start), min(right, x(stop or end) + (right - left) / days)  # both days
         out.append(
             f'<rect class="paused" x="{x0:.1f}" y="3" width="{max(2.0, x1 - x0):.1f}" '
             'height="5" fill="none" stroke="#5a5a5a" stroke-dasharray="2 1"/>'

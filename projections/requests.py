@@ -267,6 +267,14 @@ def _conclude(
                 continue
         pause.counted = True
         accepted.append(pause)
+        if pause.awaiting == CLARIFICATION and clock.kind != "access":
+            # EVENTS.md and DPA 2018 s.54(3C): clarification stops the clock of an access
+            # request; on another kind it is applied as recorded, and said
+            clock.flags.append(
+                f"paused for clarification on {pause.paused_on} on a request of kind "
+                f"{clock.kind}: the clarification pause of Art. 12A is for access requests "
+                "(applied as recorded)"
+            )
         if pause.resumed_on is not None and pause.awaiting != CLARIFICATION:
             relevant = max(relevant, pause.resumed_on)  # Art. 12A: the latest of them
     clock.relevant = relevant

@@ -485,7 +485,8 @@ def test_the_demo_requests_paused_for_identity_and_for_clarification(filled: Led
     identity asked that day and received Mon 11 May (Art. 12A: the month runs from 11 May): due
     Thu 11 Jun, target 11 May + 28 = 8 Jun; closed partially fulfilled on 1 Jun: target met.
     (Without the pause: due Fri 5 Jun.) DSR-2026-011, an automated-decision request received
-    Mon 6 Jul, clarification asked Tue 7 Jul and not answered: paused, no due date."""
+    Mon 6 Jul, clarification asked Tue 7 Jul and not answered: paused, no due date (and
+    flagged: the clarification pause is written for access requests)."""
     clocks = clocks_of(filled, "2026-08-01T12:00:00Z")
     ten, eleven = clocks["DSR-2026-010"], clocks["DSR-2026-011"]
     assert (ten.kind, ten.received, ten.relevant, ten.legal_due, ten.due, ten.target) == (
@@ -499,6 +500,12 @@ def test_the_demo_requests_paused_for_identity_and_for_clarification(filled: Led
         "automated_decision", "paused", date(2026, 7, 7), ["clarification"], None,
     )  # fmt: skip
     assert effects(eleven) == [("clarification", date(2026, 7, 7), None, None, True)]
+    # DPA 2018 s.54(3C) and EVENTS.md: the clarification pause is for access requests; on
+    # another kind it is applied as recorded and said
+    assert eleven.flags == [
+        "paused for clarification on 2026-07-07 on a request of kind automated_decision: the "
+        "clarification pause of Art. 12A is for access requests (applied as recorded)"
+    ]
 
 
 def test_the_report_notes_each_pause_and_draws_it(filled: Ledger) -> None:
