@@ -124,10 +124,12 @@ def inventory(settings: Settings, subject: str | None, as_of: str | None, as_jso
 @as_of_option
 @pass_settings
 def ropa(settings: Settings, fmt: str, as_of: str | None) -> None:
-    """The record of processing activities, per purpose.
+    """The record of processing activities (Art. 30), as the ICO's template lays it out.
 
-    The Article 30(1) record, derived from what happened: data categories, lawful bases,
-    recipients, transfers and retention for each purpose.
+    The organisation's facts as its configuration was recorded on the ledger (what is not
+    declared is said so, and listed); per purpose what happened: categories of individuals
+    and of data, lawful bases, recipients, transfers and storage abroad, retention per
+    category, sources; then the Art. 30(2) part, per controller processed for.
 
     Example:
 
@@ -142,18 +144,43 @@ def ropa(settings: Settings, fmt: str, as_of: str | None) -> None:
             click.echo(p.ropa_csv(as_of=when), nl=False)
             _checked(p)
             return
-        records = p.ropa(as_of=when)
-        controller = p.ledger.config.name
+        record = p.ropa(as_of=when)
     _checked(p)
     if fmt == "json":
-        return _json({"controller": controller, "purposes": records})
+        return _json(record)
+    org = record.controller
+    recorded = rfc3339(org.recorded_at) or "never (no configuration facts on the ledger)"
+    for label, value in (("controller", org.name), ("contact", org.contact), ("dpo", org.dpo),
+                         ("representative", org.representative),
+                         ("security measures", org.security_measures),
+                         ("configuration recorded", recorded),
+                         ("not declared", ", ".join(record.missing) or "none")):  # fmt: skip
+        click.echo(f"{label + ':':<24}{value}")
+    click.echo("")
     _table(
-        ["purpose", "data categories", "bases", "recipients", "transfers", "retention"],
-        [[r.purpose, len(r.data_categories), ", ".join(r.lawful_bases),
-          ", ".join(r.recipients) or "-",
-          ", ".join(f"{t['country']}:{t['safeguard']}" for t in r.transfers) or "-",
-          ", ".join(r.retention)] for r in records],
+        ["purpose", "individuals", "data", "bases", "recipients", "transfers", "retention",
+         "not declared", "flags"],
+        [[r.purpose, ", ".join(r.subject_categories), len(r.data_categories),
+          ", ".join(r.lawful_bases_cited), ", ".join(r.recipients) or "-",
+          ", ".join(f"{t.kind} {t.country} ({t.safeguard})" for t in r.transfers) or "-",
+          ", ".join(r.retention), ", ".join(r.missing) or "-", len(r.flags)]
+         for r in record.purposes],
     )  # fmt: skip
+    if record.processor:
+        click.echo("\nAs processor (Art. 30(2)):")
+        _table(
+            ["controller", "processing", "data", "individuals", "transfers", "flags"],
+            [[c.controller, ", ".join(c.purposes), len(c.data_categories),
+              ", ".join(c.subject_categories),
+              ", ".join(f"{t.kind} {t.country} ({t.safeguard})" for t in c.transfers) or "-",
+              len(c.flags)] for c in record.processor],
+        )  # fmt: skip
+    for r in record.purposes:
+        for flag in r.flags:
+            click.echo(f"flag: {r.purpose}: {flag}")
+    for c in record.processor:
+        for flag in c.flags:
+            click.echo(f"flag: for {c.controller}: {flag}")
 
 
 @cli.command()

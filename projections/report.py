@@ -32,7 +32,13 @@ from .integrity import Comparison
 from .model import as_of_text
 from .report_svg import Step, clock, consent_chart, short, timeline, when
 from .requests import Pause, RequestClock
-from .ropa import PurposeRecord
+from .ropa import (
+    NOT_DECLARED,
+    Record,
+    consent_text,
+    retention_text,
+    transfer_text,
+)
 from .views import Projections, When
 
 CONSENT_POINTS = 24  # at most this many moments in the consent chart
@@ -397,42 +403,92 @@ def requests_section(clocks: Sequence[RequestClock], today: str, zone: str) -> s
     return "".join(parts) + "</section>"
 
 
-def ropa_section(records: Sequence[PurposeRecord], controller: str) -> str:
+def ropa_section(record: Record, controller: str | None = None) -> str:
+    """The record of processing: the organisation's facts as its configuration was recorded
+    on the ledger, a table per purpose (Art. 30(1)), one per controller processed for (Art.
+    30(2)), then every transfer abroad. *controller* (the configuration's name) is shown only
+    where the ledger recorded no name."""
+    org = record.controller
+    recorded = (f"as its configuration was recorded on the ledger at {_stamp(org.recorded_at)}"
+                if org.recorded_at else "the ledger recorded no configuration facts")  # fmt: skip
     parts = ['<section id="ropa"><h2>Record of processing (Art. 30)</h2>',
-             f"<p>Controller: <strong>{e(controller)}</strong>. Derived from what the ledger "
-             "shows happened, per purpose.</p>"]  # fmt: skip
-    if not records:
-        parts.append("<p>No processing recorded at this moment.</p>")
-    for r in records:
-
-        def joined(values: Sequence[str]) -> str:
-            return e(", ".join(values) or "—")
-
+             f"<p>Controller: <strong>{e(org.name or controller)}</strong>: organisation facts "
+             f"{recorded}; per purpose, what the ledger shows happened.</p>",
+             _facts([("Contact", _declared(org.contact)), ("DPO", _declared(org.dpo)),
+                     ("Representative", _declared(org.representative)),
+                     ("Security measures", _declared(org.security_measures)),
+                     ("Not declared", _missing(record.missing))],
+                    "The organisation")]  # fmt: skip
+    if not record.purposes:
+        parts.append("<p>No processing of its own recorded at this moment.</p>")
+    for r in record.purposes:
         parts.append(f'<h3 class="purpose"><code>{e(r.purpose)}</code></h3>')
         parts.append(_facts([
-            ("Data categories", joined(r.data_categories)),
-            ("Subject categories", joined(r.subject_categories)),
-            ("Lawful bases", joined(r.lawful_bases)),
-            ("Recipients", joined(r.recipients)),
-            ("Recipient categories", joined(r.recipient_categories)),
-            ("Transfers abroad", e(len(r.transfers))),
-            ("Retention", joined(r.retention)),
-            ("Systems (location)", joined(r.systems)),
+            ("Categories of individuals", _joined(r.subject_categories)),
+            ("Categories of personal data", _joined(r.data_categories)),
+            ("Special category data", _joined(r.special_category_data)),
+            ("Art. 9 / Sch. 1 condition", _declared(r.special_category_condition)),
+            ("Lawful bases", _joined(r.lawful_bases_cited)),
+            ("Recipients", _joined(r.recipients)),
+            ("Recipient categories", _joined(r.recipient_categories)),
+            ("Transfers abroad", _joined([transfer_text(t) for t in r.transfers])),
+            ("Retention per category", e(retention_text(r.retention_by_category) or "—")),
+            ("Source", _joined(r.sources)),
+            ("Consent record", e(consent_text(r.consent) or "—")),
+            ("Legitimate interests assessment", _declared(r.legitimate_interest_assessment)),
+            ("DPIA", _declared(r.dpia)),
+            ("Automated decision-making", _declared(r.automated_decision_making)),
+            ("Systems (location)", _joined(r.systems)),
             ("Subjects · events", f"{e(r.subjects)} · {e(r.events)}"),
+            ("Not declared", _missing(r.missing)),
+            ("Flags", _flags(r.flags)),
         ], f"Record of processing for {r.purpose}"))  # fmt: skip
+    for p in record.processor:
+        parts.append(f'<h3 class="processor">As processor for <code>{e(p.controller)}</code> '
+                     "(Art. 30(2))</h3>")  # fmt: skip
+        parts.append(_facts([
+            ("Controller contact", _declared(p.controller_contact)),
+            ("Categories of processing", _joined(p.purposes)),
+            ("Categories of personal data", _joined(p.data_categories)),
+            ("Categories of individuals", _joined(p.subject_categories)),
+            ("Transfers abroad", _joined([transfer_text(t) for t in p.transfers])),
+            ("Security measures", _declared(p.security_measures)),
+            ("Systems (location)", _joined(p.systems)),
+            ("Subjects · events", f"{e(p.subjects)} · {e(p.events)}"),
+            ("Not declared", _missing(p.missing)),
+            ("Flags", _flags(p.flags)),
+        ], f"Processing for {p.controller}"))  # fmt: skip
     parts.append('</section><section id="transfers"><h2>Transfers abroad</h2>')
     rows = []
-    for r in records:
-        for t in r.transfers:
-            safeguard = (e(t["safeguard"]) if t["safeguard"] else
-                         '<strong class="bad">none recorded</strong>')  # fmt: skip
-            rows.append([e(t["recipient"]), e(t["country"]), f"<code>{e(r.purpose)}</code>",
-                         safeguard])  # fmt: skip
+    for part, transfers in [
+        *((f"<code>{e(r.purpose)}</code>", r.transfers) for r in record.purposes),
+        *((f"for <code>{e(p.controller)}</code>", p.transfers) for p in record.processor),
+    ]:
+        for t in transfers:
+            shown = (f'<strong class="bad">{e(t.safeguard)}</strong>' if t.flagged
+                     else e(t.safeguard))  # fmt: skip
+            rows.append([e(t.to), e(t.kind), e(t.country), part, shown])
     if rows:
-        parts.append(_table(["recipient", "country", "purpose", "safeguard"], rows))
+        parts.append(_table(["to", "kind", "country", "purpose", "safeguard"], rows))
     else:
         parts.append("<p>No transfer abroad recorded.</p>")
     return "".join(parts) + "</section>"
+
+
+def _joined(values: Sequence[str]) -> str:
+    return e(", ".join(values) or "—")
+
+
+def _declared(text: str) -> str:
+    return f'<strong class="bad">{e(text)}</strong>' if text == NOT_DECLARED else e(text)
+
+
+def _missing(keys: Sequence[str]) -> str:
+    return f'<strong class="bad">{e(", ".join(keys))}</strong>' if keys else "none"
+
+
+def _flags(flags: Sequence[str]) -> str:
+    return "; ".join(f'<strong class="bad">{e(f)}</strong>' for f in flags) or "none"
 
 
 def consent_section(projections: Projections, moment: str) -> str:

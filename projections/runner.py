@@ -266,19 +266,20 @@ def _create_tables(engine: Engine) -> None:
 
 
 def _drop_if_outdated(conn: Connection) -> None:
-    """Tables laid out by an earlier release (a fact table's columns are not this release's)
-    are dropped with their tracking and seal, so they are built again from the chain: they
-    hold nothing the chain does not, and rows of another layout could not be extended or
-    compared with the rows derived now."""
+    """Tables laid out by an earlier release (a fact table missing, or its columns not this
+    release's) are dropped with their tracking and seal, so they are built again from the
+    chain: they hold nothing the chain does not, and rows of another layout could be neither
+    extended nor compared with the rows derived now."""
     found = inspect(conn)
     present = set(found.get_table_names())
-    for table in facts.FACT_TABLES:
-        if table.name not in present:
-            continue
-        columns = [column["name"] for column in found.get_columns(table.name)]
-        if columns != [column.name for column in table.columns]:
-            break
-    else:
+    tables = [table for table in facts.FACT_TABLES if table.name in present]
+    if not tables:
+        return  # new tables: nothing to drop
+    if len(tables) == len(facts.FACT_TABLES) and all(
+        [column["name"] for column in found.get_columns(table.name)]
+        == [column.name for column in table.columns]
+        for table in tables
+    ):
         return
     integrity.drop_guards(conn)
     for table in (*facts.FACT_TABLES, facts.tracking, integrity.seals):

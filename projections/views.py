@@ -33,7 +33,7 @@ from .integrity import Check, Comparison
 from .inventory import SubjectInventory, inventory, must_tell
 from .model import as_of_text, collector_paused
 from .requests import RequestClock, requests
-from .ropa import PurposeRecord, ropa, to_csv
+from .ropa import Record, ropa, to_csv
 from .runner import Runner, Status
 
 When = datetime | str | None
@@ -134,12 +134,16 @@ class Projections:
         with self._answering() as conn, collector_paused():
             return inventory(conn, as_of=as_of_text(as_of), subject=subject)
 
-    def ropa(self, *, as_of: When = None) -> list[PurposeRecord]:
+    def ropa(self, *, as_of: When = None) -> Record:
+        """The record of processing (Art. 30(1) and, for processing done for others, 30(2)):
+        the organisation's facts as its configuration was recorded on the ledger, the
+        purposes as the events show them."""
         with self._answering() as conn:
-            return ropa(conn, as_of=as_of_text(as_of))
+            return ropa(conn, as_of=as_of_text(as_of), name=self.ledger.config.name)
 
     def ropa_csv(self, *, as_of: When = None) -> str:
-        return to_csv(self.ropa(as_of=as_of), self.ledger.config.name)
+        """The record as CSV: a row per purpose, then a row per controller processed for."""
+        return to_csv(self.ropa(as_of=as_of))
 
     def consent(self, *, subject: str | None = None, as_of: When = None) -> list[ConsentState]:
         subject = filter_text("subject", subject)

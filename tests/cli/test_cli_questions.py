@@ -72,8 +72,8 @@ def test_ropa_csv_opens_as_a_spreadsheet(run: Any) -> None:
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     payments = next(r for r in rows if r["purpose"] == "essential.service.payment_processing")
     assert payments["controller"] == "Northgate IT Services Ltd"
-    assert payments["transfers"] == "US proc:payflow-us (dpf)"
-    assert orjson.loads(run("ropa", "--format", "json").stdout)["controller"] == (
+    assert payments["transfers"] == "recipient US proc:payflow-us (dpf)"
+    assert orjson.loads(run("ropa", "--format", "json").stdout)["controller"]["name"] == (
         "Northgate IT Services Ltd"
     )
 

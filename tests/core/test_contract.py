@@ -599,6 +599,72 @@ def test_unknown_vocabulary_is_refused_with_the_closest_keys(
     assert closest in error.accepted
 
 
+# -- the additions for UK law as of 2026 -------------------------------------------------------
+
+
+def test_recognised_legitimate_interest_is_a_basis_from_5_february_2026_only() -> None:
+    """UK GDPR Art. 6(1)(ea), inserted by the Data (Use and Access) Act 2025 s.70, in force
+    from 5 February 2026 (SI 2026/82): an event before then cannot rest on it. The instant is
+    midnight in London, which is UTC in February."""
+    basis = {"basis": "recognised_legitimate_interest"}
+    accepted(changed("collected", at="2026-02-05T00:00:00Z", **basis))
+    accepted(changed("shared", at="2026-02-04T23:30:00-01:00", **basis))  # 00:30 UTC
+    refused(changed("collected", at="2026-02-04T23:59:59Z", **basis), "basis", "2026-02-05")
+    refused(changed("shared", at="2026-02-05T00:30:00+01:00", **basis), "basis", "only from")
+    accepted(changed("collected", at="2020-01-01T00:00:00Z", basis="legitimate_interests"))
+
+
+def test_a_processors_collection_names_its_controller_and_only_a_processor_names_one() -> None:
+    """EVENTS.md: `role` processor with the `controller` processed for (Art. 30(2) is kept per
+    controller); a controller without that role would be a fact nobody can place."""
+    accepted(changed("collected", role="processor", controller="org:ashby-primary"))
+    accepted(changed("collected", role="controller"))
+    refused(changed("collected", role="processor"), "controller", "required when role")
+    refused(changed("collected", controller="org:ashby-primary"), "controller", "only with")
+    refused(changed("collected", role="controller", controller="org:x"), "controller", "only with")
+    refused(changed("collected", role="processor", controller="a@b.example"), "controller")
+
+
+def test_storage_abroad_may_carry_a_mechanism_and_is_not_refused_without_one() -> None:
+    """EVENTS.md: `transfer` on `collected` outside the UK and the EEA with no adequacy; when
+    missing it is accepted (older records stay valid) and the record of processing flags it."""
+    accepted(changed("collected", location="US", transfer="idta"))
+    accepted(changed("collected", location="US"))
+    accepted(changed("collected", location="IE"))
+    refused(changed("collected", location="US", transfer="shield"), "transfer")
+
+
+def test_a_partly_fulfilled_request_says_what_was_not_done() -> None:
+    """Art. 12(4): the subject is told why the controller is not taking action; a partial
+    fulfilment is a refusal of the rest, so like `refused` it needs a reason."""
+    refused(changed("request_closed", outcome="partially_fulfilled"), "reason", "partially")
+    accepted(changed("request_closed", outcome="partially_fulfilled", reason="part exempt"))
+
+
+def test_containment_is_not_before_the_exposure_began() -> None:
+    """A breach cannot be contained before it began; exposed_from defaults to aware_at, so a
+    breach contained before anyone noticed gives exposed_from (when it began)."""
+    base = EXAMPLES["breach_detected"]
+    accepted(changed("breach_detected", contained_at=base["exposed_from"], records=1200))
+    refused(
+        changed("breach_detected", contained_at="2026-03-31T23:59:59Z"), "contained_at", "before"
+    )
+    no_start = changed("breach_detected", exposed_from=..., contained_at="2026-04-07T16:00:00Z")
+    refused(no_start, "contained_at", "exposed_from")  # before aware_at, 17:00 UTC
+    accepted(changed("breach_detected", exposed_from=..., contained_at="2026-04-07T17:00:00Z"))
+    refused(changed("breach_detected", records=-1), "records", "between 0 and")
+    refused(changed("breach_detected", records="12"), "records", "whole number of records")
+
+
+@pytest.mark.parametrize("key", ["consequences", "measures", "reason"])
+def test_the_assessments_free_text_carries_no_direct_identifier(key: str) -> None:
+    """EVENTS.md: `consequences`, `measures` and `reason` on breach_assessed are free text,
+    under the same rules as `description`."""
+    accepted(changed("breach_assessed", **{key: "names and emails on an encrypted tape"}))
+    error = refused(changed("breach_assessed", **{key: "mailed jo@school.example"}), key)
+    assert "jo@school.example" not in str(error)
+
+
 def test_custom_vocabulary_is_accepted_only_where_configured() -> None:
     event = changed("shared", purpose="essential.service.internet_provision")
     accepted(event)

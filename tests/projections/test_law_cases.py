@@ -544,7 +544,7 @@ def test_the_record_of_processing_says_unspecified_where_nothing_was_recorded(
         ]
     )
     with Projections(ledger) as p:
-        records = _by(p.ropa(as_of="2026-04-01T00:00:00Z"), "purpose")
+        records = _by(p.ropa(as_of="2026-04-01T00:00:00Z").purposes, "purpose")
     support = records["essential.service.operations.support"]
     assert support.subject_categories == ["employee", "unspecified"]
     assert support.retention == ["P6Y", "no fixed period"]

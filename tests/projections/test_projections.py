@@ -21,6 +21,7 @@ from ledger.core.contract import parse_timestamp
 from ledger.demo.workload import generate
 from ledger.projections import Projections
 from ledger.projections import facts as fact_tables
+from ledger.projections.ropa import Transfer
 
 HELPDESK = {"purpose": "essential.service.operations.support", "basis": "contract",
             "source": "support mailbox", "location": "GB"}  # fmt: skip
@@ -233,17 +234,15 @@ def test_breach_as_of_an_earlier_moment(projections: Projections) -> None:
 
 
 def test_record_of_processing(projections: Projections) -> None:
-    records = _by(projections.ropa(), "purpose")
+    records = _by(projections.ropa().purposes, "purpose")
     payments = records["essential.service.payment_processing"]
-    assert payments.transfers == [
-        {"country": "US", "recipient": "proc:payflow-us", "safeguard": "dpf"}
-    ]
+    assert payments.transfers == [Transfer("recipient", "US", "proc:payflow-us", "dpf", "dpf")]
     assert payments.lawful_bases == ["contract"] and payments.retention == ["P6Y"]
     assert records["essential.service"].subject_categories == ["trainee"]
     assert "telephony (IE)" in records["essential.service.operations.support"].systems
     csv_text = projections.ropa_csv()
-    assert csv_text.splitlines()[0].startswith("controller,purpose,data_categories")
-    assert "Northgate IT Services Ltd,essential.service.payment_processing" in csv_text
+    assert csv_text.splitlines()[0].startswith("part,controller,processor,controller_contact")
+    assert "30(1),Northgate IT Services Ltd,," in csv_text
 
 
 def test_subject_report_names_whom_to_tell_and_decrypts_only_when_asked(
