@@ -95,8 +95,9 @@ def inventory(settings: Settings, subject: str | None, as_of: str | None, as_jso
     """What is held on each subject, per category.
 
     Where it is held (systems and locations), for what purpose, on what basis, from what
-    source, since when, until when, shared with whom, and whether it is held, past its
-    retention or erased.
+    source, since when, until when, shared with whom, whether it is held, past its retention
+    or erased (each copy's retention when they differ), and whether its processing is
+    restricted (Article 18) and where.
 
     Example:
 
@@ -109,14 +110,41 @@ def inventory(settings: Settings, subject: str | None, as_of: str | None, as_jso
     _checked(p)
     if as_json:
         return _json(found)
-    rows = []
+    rows, mixed, restricted = [], [], []
     for who in found:
         for h in who.categories:
             places = ", ".join(f"{x.system} ({x.location})" for x in h.places)
             shared = ", ".join(sorted({r.recipient for r in h.recipients}))
-            rows.append([who.subject, h.category, h.status, places or "-",
-                         h.places[0].purpose if h.places else "-", shared or "-"])  # fmt: skip
-    _table(["subject", "category", "status", "held in", "purpose", "shared with"], rows)
+            where = "; ".join(_restricted_where(r) for r in h.restricted)
+            status = h.status + (" (copies differ)" if h.retention_summary else "")
+            rows.append([who.subject, h.category, status, places or "-",
+                         h.places[0].purpose if h.places else "-", shared or "-",
+                         where or "-"])  # fmt: skip
+            if h.retention_summary:
+                mixed.append(f"  {who.subject} {h.category}: {h.retention_summary}")
+            restricted += [
+                f"  {who.subject} {h.category}: {r.ground} since {rfc3339(r.since)}, "
+                f"{_restricted_where(r)}"
+                for r in h.restricted
+            ]
+    _table(["subject", "category", "status", "held in", "purpose", "shared with",
+            "restricted"], rows)  # fmt: skip
+    if mixed:
+        click.echo("retention per copy:")
+        for line in mixed:
+            click.echo(line)
+    click.echo(f"restricted (Art. 18): {len(restricted) or 'none'}")
+    for line in restricted:
+        click.echo(line)
+
+
+def _restricted_where(r: Any) -> str:
+    """Where a restriction is in force: its system, or everywhere (but where lifted)."""
+    if r.system is not None:
+        return f"in {r.system}"
+    if r.lifted_in:
+        return "everywhere but " + ", ".join(r.lifted_in) + " (lifted there)"
+    return "everywhere"
 
 
 @cli.command()
@@ -359,8 +387,9 @@ def subject(
     """The access report for one subject.
 
     What Article 15 gives a subject (what is held, why, from where, shared with whom, consent
-    and requests), and the recipients Article 19 says must be told of erasures and
-    rectifications. With --decrypt, the values too, recorded as an access first.
+    and requests), what is restricted (Article 18) and where, and the recipients Article 19
+    says must be told of erasures, rectifications and restrictions, told or not. With
+    --decrypt, the values too, recorded as an access first.
 
     Example:
 
@@ -394,11 +423,31 @@ def subject(
         click.echo(f"request {r.request} ({r.kind}): {_request_status(r)}, target "
                    f"{_target(r)}, due {r.due or '- (paused)'}"
                    + "".join(f"; paused {_pause(x)}" for x in r.pauses))  # fmt: skip
+    for h in held.categories if held else []:
+        if h.retention_summary:
+            click.echo(f"retention of {h.category}: {h.retention_summary}")
+    for x in report.restricted:
+        click.echo(f"restricted (Art. 18): {x['category']} {_restricted_where_row(x)}, "
+                   f"{x['ground']} since {rfc3339(x['since'])}")  # fmt: skip
     for t in report.must_tell:
         click.echo(f"Art. 19: after {t['event']} at {rfc3339(t['at'])}, tell "
                    + ", ".join(t["recipients"]))  # fmt: skip
+        for recipient in t["recipients"]:
+            told = t["told"].get(recipient)
+            click.echo(f"  {recipient}: " + (f"told {rfc3339(told)}" if told else
+                       f"NOT TOLD since {rfc3339(t['at'])}"))  # fmt: skip
+    for n in report.told_of_nothing:
+        click.echo(f"FLAG: {n['recipient']} at {rfc3339(n['at'])}: {n['flag']}")
     for v in report.values or []:
         click.echo(orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode())
+
+
+def _restricted_where_row(r: dict[str, Any]) -> str:
+    if r["system"] is not None:
+        return f"in {r['system']}"
+    if r["lifted_in"]:
+        return "everywhere but " + ", ".join(r["lifted_in"]) + " (lifted there)"
+    return "everywhere"
 
 
 @cli.command()
@@ -508,3 +557,72 @@ def status(settings: Settings, as_json: bool) -> None:
         click.echo(f"NOT MATCHING: {state.problem}")
     if state.problem is not None:
         sys.exit(INTEGRITY)
+
+
+@cli.command()
+@subject_option
+@as_of_option
+@click.option("--all", "include_told", is_flag=True, help="Include those already told.")
+@json_option
+@pass_settings
+def notices(
+    settings: Settings, subject: str | None, as_of: str | None, include_told: bool, as_json: bool
+) -> None:
+    """Recipients still to be told of a change (Art. 19).
+
+    Each recipient the data had been disclosed to before an erasure, rectification or
+    restriction, and since when it is owed the news; told once a recipients_notified names
+    it, that kind of change and overlapping categories, at or after the change. With --all,
+    the told ones too, and when. A notification that matches no change is flagged.
+
+    Example:
+
+    \b
+        ledger notices
+        ledger notices --subject cust-1042 --all --json
+    """
+    with _projections(settings) as p:
+        found = p.notices(subject=subject, as_of=_when(as_of, p.ledger), include_told=include_told)
+    _checked(p)
+    if as_json:
+        return _json(found)
+    _table(
+        ["subject", "recipient", "change", "categories", "changed", "told"],
+        [[n.subject, n.recipient, n.change, ", ".join(n.categories), rfc3339(n.changed_at),
+          f"told {rfc3339(n.told_at)}" if n.told else "NOT TOLD"] for n in found.notices],
+    )  # fmt: skip
+    for t in found.told_of_nothing:
+        click.echo(f"FLAG: {t.subject} {t.recipient} ({t.change}, {rfc3339(t.at)}): {t.flag}")
+
+
+@cli.command()
+@click.option("--open", "open_only", is_flag=True, help="Only complaints not closed.")
+@as_of_option
+@json_option
+@pass_settings
+def complaints(settings: Settings, open_only: bool, as_of: str | None, as_json: bool) -> None:
+    """Complaints and their acknowledgement clocks.
+
+    Late ones first (DPA 2018 s.164A). Received, acknowledged (due by the last of the 30
+    days beginning with the day of receipt), closed, and the outcome's age in days (shown,
+    not flagged). Complaints received before 19 June 2026, when the duty came into force,
+    are never flagged as late.
+
+    Example:
+
+    \b
+        ledger complaints --open
+        ledger complaints --as-of 2026-08-01 --json
+    """
+    with _projections(settings) as p:
+        found = p.complaints(open_only=open_only, as_of=_when(as_of, p.ledger))
+    _checked(p)
+    if as_json:
+        return _json(found)
+    _table(
+        ["complaint", "subject", "channel", "received", "acknowledge by", "acknowledged",
+         "closed", "days open", "status", "flags"],
+        [[c.complaint, c.subject or "-", c.channel, c.received, c.acknowledge_by,
+          c.acknowledged or "-", c.closed or "-", c.days_open,
+          "LATE" if c.late else c.status, "; ".join(c.flags)] for c in found],
+    )  # fmt: skip

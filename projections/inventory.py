@@ -1,5 +1,6 @@
 """The data inventory: per subject and category, where it is held, why, since when, shared
-with whom, and whether it is held, erased or past its retention, at any moment."""
+with whom, whether it is held, erased or past its retention, and whether its processing is
+restricted (Art. 18), at any moment."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from . import facts
 from .facts import covers, overlaps
+from .notices import notices
 
 
 @dataclass
@@ -30,6 +32,21 @@ class Place:
     retention: str | None
     retention_until: str | None
     subject_category: str | None
+    status: str = "held"  # held | past_retention (this copy's own retention)
+    restricted: bool = False  # a restriction (Art. 18) in force in this system
+
+
+@dataclass
+class Restriction:
+    """A ``restricted`` in force (Art. 18): the key it named, its ground, since when, and
+    where (``system`` None: everywhere, except the systems in ``lifted_in``)."""
+
+    category: str
+    ground: str
+    since: str
+    seq: int
+    system: str | None
+    lifted_in: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -54,6 +71,10 @@ class Holding:
     erased_at: str | None = None
     erased_reason: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    restricted: list[Restriction] = field(default_factory=list)
+    # where the copies differ (one past its retention, another within it or with none):
+    # each place's state in one line, e.g. "past retention in backup-us; no fixed period in crm"
+    retention_summary: str | None = None
 
 
 @dataclass
@@ -111,20 +132,36 @@ def _shares(conn: Connection, as_of: str, subject: str | None) -> dict[str, list
     return found
 
 
+def _restrictions(conn: Connection, as_of: str, subject: str | None) -> dict[str, list[Any]]:
+    r = facts.restrictions
+    query = select(r).where(r.c.at <= as_of)
+    if subject is not None:
+        query = query.where(r.c.subject == subject)
+    found: dict[str, list[Any]] = {}
+    for row in conn.execute(query.order_by(r.c.subject, r.c.at, r.c.seq, r.c.category)):
+        found.setdefault(row.subject, []).append(row)
+    return found
+
+
 def inventory(
     conn: Connection, *, as_of: str, subject: str | None = None
 ) -> list[SubjectInventory]:
     """Every subject's holdings (or one subject's) as they stood at *as_of* (UTC text)."""
     shares_of = _shares(conn, as_of, subject)
+    restricted_of = _restrictions(conn, as_of, subject)
     found = [
-        _subject(who, rows, shares_of.get(who, []), as_of)
+        _subject(who, rows, shares_of.get(who, []), as_of, restricted_of.pop(who, []))
         for who, rows in itertools.groupby(_facts(conn, as_of, subject), key=itemgetter(0))
     ]
+    # restricted, and nothing collected, shared or erased: listed all the same (never dropped)
+    found += [_subject(who, [], [], as_of, rows) for who, rows in restricted_of.items()]
     found.sort(key=lambda held: held.subject)  # code point order, whatever the collation
     return found
 
 
-def _subject(subject: str, rows: Iterable[Any], shared: list[Any], as_of: str) -> SubjectInventory:
+def _subject(
+    subject: str, rows: Iterable[Any], shared: list[Any], as_of: str, restricted: list[Any]
+) -> SubjectInventory:
     holdings: dict[str, Holding] = {}
     for row in rows:
         (_, at, seq, erasure, category, kind, system, location, purpose, basis, source,
@@ -180,48 +217,100 @@ def _subject(subject: str, rows: Iterable[Any], shared: list[Any], as_of: str) -
             reached = [holdings.setdefault(row.category, Holding(row.category, "held"))]
         for holding in reached:
             holding.recipients.append(recipient)
+    if restricted:
+        _restrict(holdings, restricted)
     for holding in holdings.values():
         if holding.status == "held" and not holding.places:
             holding.status = "not_collected"  # shared, but no collection of it is on the ledger
-        elif holding.status == "held" and all(
-            p.retention_until is not None and p.retention_until < as_of for p in holding.places
-        ):
+            continue
+        past = 0
+        for place in holding.places:
+            if place.retention_until is not None and place.retention_until < as_of:
+                place.status = "past_retention"
+                past += 1
+        if holding.status == "held" and past and past == len(holding.places):
             holding.status = "past_retention"
+        elif past:  # some copies past their retention, others not: say which is which
+            holding.retention_summary = _retention_summary(holding.places)
     ordered = [holdings[c] for c in sorted(holdings)]
     status = "erased" if ordered and all(h.status == "erased" for h in ordered) else "held"
     return SubjectInventory(subject, status, ordered)
 
 
+def _retention_summary(places: list[Place]) -> str:
+    parts = []
+    for place in places:
+        if place.status == "past_retention":
+            parts.append(f"past retention in {place.system} (since {_day(place.retention_until)})")
+        elif place.retention_until is None:
+            parts.append(f"no fixed period in {place.system}")
+        else:
+            until = _day(place.retention_until)
+            parts.append(f"within retention in {place.system} (until {until})")
+    return "; ".join(parts)
+
+
+def _day(text: str | None) -> str:
+    return (text or "")[:10]
+
+
+def _restrict(holdings: dict[str, Holding], rows: list[Any]) -> None:
+    """Art. 18 in force, per held category: each ``restricted`` whose key covers the category
+    (a key and its descendants only, EVENTS.md) and that no later ``restriction_lifted``
+    covering the category ended: one with a system lifts there only, one without everywhere.
+    *rows* come in (``at``, seq) order; a restriction naming nothing held is listed under its
+    own key (``not_collected``) rather than dropped."""
+    for key in {row.category for row in rows if row.kind == "restricted"}:
+        if not any(covers(key, held) for held in holdings):
+            holdings[key] = Holding(key, "held")  # becomes not_collected: no place
+    for category, holding in holdings.items():
+        in_force: list[Restriction] = []
+        seen: set[int] = set()
+        for row in rows:
+            if row.seq in seen or not covers(row.category, category):
+                continue
+            seen.add(row.seq)  # one event naming a key and its parent counts once
+            if row.kind == "restricted":
+                in_force.append(Restriction(row.category, row.ground, row.at, row.seq, row.system))
+            elif row.system is None:
+                in_force = []
+            else:
+                kept = []
+                for r in in_force:
+                    if r.system is None:
+                        if row.system not in r.lifted_in:
+                            r.lifted_in.append(row.system)
+                        kept.append(r)
+                    elif r.system != row.system:
+                        kept.append(r)
+                in_force = kept
+        holding.restricted = in_force
+        for place in holding.places:
+            place.restricted = any(
+                r.system == place.system or (r.system is None and place.system not in r.lifted_in)
+                for r in in_force
+            )
+
+
 def must_tell(conn: Connection, *, subject: str, as_of: str) -> list[dict[str, Any]]:
-    """Art. 19 (RESEARCH.md): for each erasure or rectification of *subject* at or before
-    *as_of*, the recipients the data had been disclosed to before it, in ledger time order.
+    """Art. 19 (RESEARCH.md): for each erasure, rectification or restriction of *subject* at
+    or before *as_of*, the recipients the data had been disclosed to before it, in ledger time
+    order, and which of them the ledger shows told (see :func:`.notices.notices`).
 
     A recipient is told when what it received overlaps what changed (EVENTS.md, "Category
     matching"): a rectified ``user.contact.email`` reached the recipient of ``user.contact``,
     and an erased ``user.contact`` the recipient of ``user.contact.email``.
     """
-    s, ev, keyed = facts.shares, facts.events, facts.event_categories
-    shared = conn.execute(
-        select(s.c.seq, s.c.at, s.c.category, s.c.recipient)
-        .where(s.c.subject == subject, s.c.at <= as_of)
-        .order_by(s.c.at, s.c.seq, s.c.category)
-    ).all()
-    changes = conn.execute(
-        select(ev.c.seq, ev.c.at, ev.c.type, keyed.c.category)
-        .join(keyed, keyed.c.seq == ev.c.seq)
-        .where(ev.c.subject == subject, ev.c.at <= as_of, ev.c.type.in_(("erased", "rectified")))
-        .order_by(ev.c.at, ev.c.seq, keyed.c.category)
-    ).all()
     tell: dict[int, dict[str, Any]] = {}
-    for change in changes:
-        for share in shared:
-            if (share.at, share.seq) < (change.at, change.seq) and overlaps(
-                change.category, share.category
-            ):
-                entry = tell.setdefault(
-                    change.seq,
-                    {"seq": change.seq, "at": change.at, "event": change.type, "recipients": []},
-                )
-                if share.recipient not in entry["recipients"]:
-                    entry["recipients"].append(share.recipient)
+    for n in notices(conn, as_of=as_of, subject=subject).notices:
+        entry = tell.setdefault(
+            n.change_seq,
+            {"seq": n.change_seq, "at": n.changed_at, "event": n.event, "change": n.change,
+             "categories": n.categories, "recipients": [], "told": {}, "untold": []},
+        )  # fmt: skip
+        entry["recipients"].append(n.recipient)
+        if n.told:
+            entry["told"][n.recipient] = n.told_at
+        else:
+            entry["untold"].append(n.recipient)
     return list(tell.values())

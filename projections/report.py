@@ -28,8 +28,11 @@ from ledger.verification.checker import VerifyReport
 
 from .breaches import BreachTimeline
 from .clock import local_date
+from .complaints import Complaint
 from .integrity import Comparison
+from .inventory import SubjectInventory
 from .model import as_of_text
+from .notices import Notices
 from .report_svg import Step, clock, consent_chart, short, timeline, when
 from .requests import Pause, RequestClock
 from .ropa import (
@@ -566,3 +569,89 @@ def render_report(
         made=e(short(made.astimezone(UTC))),
         body=body,
     )
+
+
+# -- subjects' rights beyond access: restriction (Art. 18), Art. 19 notices, complaints ----------
+# Wired in by render_report's caller, e.g. restrictions_section(source.inventory(as_of=moment)),
+# notices_section(source.notices(as_of=moment, include_told=True)),
+# complaints_section(source.complaints(as_of=moment)).
+
+
+def restrictions_section(inventories: Sequence[SubjectInventory]) -> str:
+    """Art. 18: each restriction in force at the report's moment, per subject, category and
+    system, with its ground and since when."""
+    parts = ['<section id="restrictions"><h2>Restricted processing (Art. 18)</h2>',
+             '<p class="muted">Restrictions in force at the report\'s moment: the data may be '
+             "stored but not otherwise used (Art. 18(2)). A restriction covers the key it "
+             "names and its descendants; without a system it applies everywhere.</p>"]  # fmt: skip
+    rows = []
+    for who in inventories:
+        for h in who.categories:
+            for r in h.restricted:
+                if r.system is not None:
+                    where = e(r.system)
+                elif r.lifted_in:
+                    where = f"everywhere but {e(', '.join(r.lifted_in))}"
+                else:
+                    where = "everywhere"
+                rows.append([_nowrap(who.subject), f"<code>{e(h.category)}</code>", where,
+                             e(r.ground), _stamp(r.since)])  # fmt: skip
+    if rows:
+        parts.append(_table(["subject", "category", "where", "ground", "since"], rows))
+    else:
+        parts.append("<p>No restriction in force at this moment.</p>")
+    return "".join(parts) + "</section>"
+
+
+def notices_section(found: Notices) -> str:
+    """Art. 19: each recipient to be told of an erasure, rectification or restriction, told
+    (when) or not (since when), oldest first; notifications that told of nothing flagged."""
+    parts = ['<section id="notices"><h2>Recipients to be told (Art. 19)</h2>',
+             '<p class="muted">Each recipient the data had been disclosed to before an '
+             "erasure, rectification or restriction. Rows not told are marked.</p>"]  # fmt: skip
+    rows, classes = [], []
+    for n in found.notices:
+        if n.told:
+            told = f'<span class="ok">told</span> {_stamp(n.told_at)}'
+        else:
+            told = f'<span class="badge bad">NOT TOLD</span> since {_stamp(n.untold_since)}'
+
+        classes.append("" if n.told else "late")
+        rows.append([_nowrap(n.subject), e(n.recipient), e(n.change),
+                     f"<code>{e(', '.join(n.categories))}</code>", _stamp(n.changed_at),
+                     told])  # fmt: skip
+    if rows:
+        parts.append(_table(["subject", "recipient", "change", "categories", "changed", "told"],
+                            rows, row_classes=classes))  # fmt: skip
+    else:
+        parts.append("<p>No recipient to be told at this moment.</p>")
+    if found.told_of_nothing:
+        parts.append('<ul class="flags">' + "".join(
+            f"<li>{e(t.subject)}, {e(t.recipient)} ({e(t.change)}, {_stamp(t.at)}): "
+            f"{e(t.flag)}</li>" for t in found.told_of_nothing) + "</ul>")  # fmt: skip
+    return "".join(parts) + "</section>"
+
+
+def complaints_section(found: Sequence[Complaint]) -> str:
+    """DPA 2018 s.164A: each complaint's acknowledgement against the last of its 30 days, and
+    the outcome's age (shown, not judged)."""
+    parts = ['<section id="complaints"><h2>Complaints (DPA 2018 s.164A)</h2>',
+             '<p class="muted">Acknowledged within the 30 days beginning with the day of '
+             "receipt (late ones first and marked); the days open are shown, not judged: the "
+             "law sets no figure for the outcome. Complaints received before 19 June 2026 "
+             "came before the duty and are never marked late.</p>"]  # fmt: skip
+    rows, classes = [], []
+    for c in found:
+        classes.append("late" if c.late else "")
+        status = '<span class="badge bad">LATE</span>' if c.late else e(c.status)
+        rows.append([_nowrap(c.complaint), _nowrap(c.subject or "—"), e(c.channel),
+                     _nowrap(str(c.received or "—")), _nowrap(str(c.acknowledge_by or "—")),
+                     _nowrap(str(c.acknowledged or "—")), _nowrap(str(c.closed or "—")),
+                     e(c.days_open), status, e("; ".join(c.flags))])  # fmt: skip
+    if rows:
+        parts.append(_table(["complaint", "subject", "channel", "received", "acknowledge by",
+                             "acknowledged", "closed", "days open", "status", "flags"], rows,
+                            row_classes=classes))  # fmt: skip
+    else:
+        parts.append("<p>No complaint on the ledger at this moment.</p>")
+    return "".join(parts) + "</section>"

@@ -28,10 +28,12 @@ from ledger.core.contract import filter_text
 
 from . import facts, integrity
 from .breaches import BreachTimeline, breaches
+from .complaints import Complaint, complaints
 from .consent import ConsentState, consents
 from .integrity import Check, Comparison
 from .inventory import SubjectInventory, inventory, must_tell
 from .model import as_of_text, collector_paused
+from .notices import Notices, notices
 from .requests import RequestClock, requests
 from .ropa import Record, ropa, to_csv
 from .runner import Runner, Status
@@ -41,7 +43,8 @@ When = datetime | str | None
 
 @dataclass
 class SubjectReport:
-    """What Art. 15 entitles a subject to know, and whom Art. 19 says must be told."""
+    """What Art. 15 entitles a subject to know, what is restricted (Art. 18), and whom Art. 19
+    says must be told (told or not)."""
 
     subject: str
     inventory: SubjectInventory | None
@@ -49,6 +52,10 @@ class SubjectReport:
     requests: list[RequestClock]
     must_tell: list[dict[str, Any]] = field(default_factory=list)
     values: list[dict[str, Any]] | None = None
+    # Art. 18 in force: one row per held category and where (system None: everywhere)
+    restricted: list[dict[str, Any]] = field(default_factory=list)
+    # Art. 19 notifications that match no change the ledger shows (flagged, not ignored)
+    told_of_nothing: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Projections:
@@ -156,6 +163,25 @@ class Projections:
                 conn, as_of=as_of_text(as_of), config=self.ledger.config, open_only=open_only
             )
 
+    def notices(
+        self, *, as_of: When = None, subject: str | None = None, include_told: bool = False
+    ) -> Notices:
+        """Art. 19: who still has to be told of which erasure, rectification or restriction,
+        since when (oldest first); with *include_told*, the told ones too (and when)."""
+        subject = filter_text("subject", subject)
+        with self._answering() as conn:
+            found = notices(conn, as_of=as_of_text(as_of), subject=subject)
+        if not include_told:
+            found.notices = found.untold
+        return found
+
+    def complaints(self, *, open_only: bool = False, as_of: When = None) -> list[Complaint]:
+        """DPA 2018 s.164A: each complaint's acknowledgement clock and the outcome's age."""
+        with self._answering() as conn:
+            return complaints(
+                conn, as_of=as_of_text(as_of), config=self.ledger.config, open_only=open_only
+            )
+
     def breaches(self, *, breach: str | None = None, as_of: When = None) -> list[BreachTimeline]:
         breach = filter_text("breach", breach)
         with self._answering() as conn:
@@ -184,6 +210,17 @@ class Projections:
                  if r.subject == subject],
             )  # fmt: skip
             report.must_tell = self._must_tell(conn, subject, moment)
+            report.told_of_nothing = [
+                {"recipient": t.recipient, "change": t.change, "categories": t.categories,
+                 "at": t.at, "seq": t.seq, "flag": t.flag}
+                for t in notices(conn, as_of=moment, subject=subject).told_of_nothing
+            ]  # fmt: skip
+        if report.inventory is not None:
+            report.restricted = [
+                {"category": h.category, "ground": r.ground, "since": r.since,
+                 "system": r.system, "lifted_in": r.lifted_in, "restricted_key": r.category}
+                for h in report.inventory.categories for r in h.restricted
+            ]  # fmt: skip
         if decrypt:
             report.values = [
                 {k: v for k, v in row.items() if k in ("sequence", "type", "at", "data",
@@ -196,8 +233,9 @@ class Projections:
 
     @staticmethod
     def _must_tell(conn: Connection, subject: str, as_of: str) -> list[dict[str, Any]]:
-        """Art. 19: for each erasure or rectification, the recipients who had the data (the
-        category hierarchy both ways: see :func:`inventory.must_tell`)."""
+        """Art. 19: for each erasure, rectification or restriction, the recipients who had the
+        data (the category hierarchy both ways) and which were told: see
+        :func:`inventory.must_tell`."""
         return must_tell(conn, subject=subject, as_of=as_of)
 
     def history(
