@@ -666,7 +666,9 @@ def demo(parent: Path) -> None:
         "consent",
         "requests",
         "breach INC-2026-001",
-        "subject cust-1004",
+        "notices",
+        "complaints",
+        "subject cust-1003",
         "history --subject cust-1002",
         "ropa --format csv",
         "report --as-of 2026-06-01 -o report.html",
@@ -719,6 +721,33 @@ def _demo_summary(p: Projections) -> None:
         )
         for flag in b.flags:
             click.echo(f"    FLAG: {flag}")
+    click.echo("restrictions in force (Art. 18):")
+    restricted = [
+        (who.subject, h.category, r)
+        for who in p.inventory()
+        for h in who.categories
+        for r in h.restricted
+    ]
+    for subject, category, r in restricted:
+        where = r.system or "everywhere"
+        click.echo(f"  {subject} {category} in {where}: {r.ground} since {rfc3339(r.since)}")
+    if not restricted:
+        click.echo("  none")
+    click.echo("recipients to be told (Art. 19):")
+    for n in p.notices(include_told=True).notices:
+        told = (
+            f"told {rfc3339(n.told_at)}" if n.told else f"NOT TOLD since {rfc3339(n.untold_since)}"
+        )
+        click.echo(f"  {n.recipient} of the {n.change} for {n.subject}: {told}")
+    click.echo("complaints (DPA 2018 s.164A):")
+    for c in p.complaints():
+        if c.late:
+            said = f"LATE: not acknowledged by {c.acknowledge_by}"
+        elif c.acknowledged:
+            said = f"{c.status}; acknowledged {c.acknowledged} (due by {c.acknowledge_by})"
+        else:
+            said = f"{c.status}; to acknowledge by {c.acknowledge_by}"
+        click.echo(f"  {c.complaint} received {c.received}: {said}")
 
 
 def main() -> None:

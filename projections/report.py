@@ -138,6 +138,9 @@ PAGE = Template("""<!DOCTYPE html>
 <nav aria-label="Contents"><ol>
 <li><a href="#integrity">Integrity</a></li><li><a href="#breaches">Breaches</a></li>
 <li><a href="#requests">Data-subject requests</a></li>
+<li><a href="#restrictions">Restricted processing</a></li>
+<li><a href="#notices">Recipients to be told</a></li>
+<li><a href="#complaints">Complaints</a></li>
 <li><a href="#ropa">Record of processing</a></li>
 <li><a href="#transfers">Transfers abroad</a></li><li><a href="#consent">Consent</a></li>
 </ol></nav>
@@ -558,6 +561,9 @@ def render_report(
             integrity(projections, verified, made, compared),
             breach_section(timelines, moment),
             requests_section(source.requests(as_of=moment), today, config.time_zone),
+            restrictions_section(source.inventory(as_of=moment)),
+            notices_section(source.notices(as_of=moment, include_told=True)),
+            complaints_section(source.complaints(as_of=moment)),
             ropa_section(source.ropa(as_of=moment), config.name),
             consent_section(source, moment),
         ])  # fmt: skip
@@ -572,9 +578,6 @@ def render_report(
 
 
 # -- subjects' rights beyond access: restriction (Art. 18), Art. 19 notices, complaints ----------
-# Wired in by render_report's caller, e.g. restrictions_section(source.inventory(as_of=moment)),
-# notices_section(source.notices(as_of=moment, include_told=True)),
-# complaints_section(source.complaints(as_of=moment)).
 
 
 def restrictions_section(inventories: Sequence[SubjectInventory]) -> str:

@@ -34,6 +34,9 @@ H2 = [
     "Integrity",
     "Breaches",
     "Data-subject requests",
+    "Restricted processing (Art. 18)",
+    "Recipients to be told (Art. 19)",
+    "Complaints (DPA 2018 s.164A)",
     "Record of processing (Art. 30)",
     "Transfers abroad",
     "Consent",
@@ -343,3 +346,25 @@ def test_chromium_renders_the_report_to_png_and_pdf(
     document = pdf.read_bytes()
     assert document.startswith(b"%PDF-") and len(document) > 20_000
     assert document.count(b"/Type /Page") - document.count(b"/Type /Pages") >= 2
+
+
+def test_the_report_shows_restrictions_notices_and_complaints(filled: Ledger) -> None:
+    """The demo's story at 15 August 2026: cust-1002's ticket restricted for legal claims
+    (Art. 18(1)(c)) and cust-1003's job title no longer (lifted 29 May); the procurement
+    supplier that got cust-1003's job title not yet told of its restriction (Art. 19), the
+    training supplier told of cust-1004's erasure; CMP-2026-002, received 2 July and never
+    acknowledged, late after the 30 days beginning that day (DPA 2018 s.164A(3)), and
+    CMP-2026-001 acknowledged in time."""
+    with Projections(filled) as p:
+        page = Page(render_report(p, as_of="2026-08-15T12:00:00Z", now=NOW))
+    restricted = page.sections["restrictions"][1:]
+    assert [r[:4] for r in restricted] == [
+        ["cust-1002", "user.content.private", "helpdesk", "legal_claims"]
+    ]
+    notices = {(r[0], r[1], r[2]): r[5] for r in page.sections["notices"][1:]}
+    assert notices[("cust-1003", "sup:edu-procure", "restriction")].startswith("NOT TOLD since")
+    assert notices[("cust-1004", "sup:skills-academy", "erasure")].startswith("told")
+    complaints = {r[0]: r for r in page.sections["complaints"][1:]}
+    assert complaints["CMP-2026-002"][8] == "LATE"
+    assert complaints["CMP-2026-002"][4] == "2026-07-31"  # 2 July + 29 days
+    assert complaints["CMP-2026-001"][8] != "LATE"
