@@ -23,6 +23,7 @@ from .main import Settings, cli, pass_settings
 
 if TYPE_CHECKING:  # the source tree's name for ledger.projections (see _projections)
     from projections.breaches import BreachTimeline
+    from projections.requests import Pause, RequestClock
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -248,7 +249,9 @@ def consent(settings: Settings, subject: str | None, as_of: str | None, as_json:
 def requests(settings: Settings, open_only: bool, as_of: str | None, as_json: bool) -> None:
     """Data-subject request clocks, overdue first.
 
-    For each request: when it was received, its target and legal due date, and its status.
+    For each request: when it was received, the relevant time its month runs from, its
+    target (met or missed) and legal due date, its status (paused, with what it waits for),
+    and each pause with its effect (Art. 12A).
 
     Example:
 
@@ -262,10 +265,33 @@ def requests(settings: Settings, open_only: bool, as_of: str | None, as_json: bo
     if as_json:
         return _json(clocks)
     _table(
-        ["request", "subject", "kind", "received", "target", "due", "status", "flags"],
-        [[c.request, c.subject, c.kind, c.received, c.target, c.due,
-          "OVERDUE" if c.overdue else c.status, "; ".join(c.flags)] for c in clocks],
+        ["request", "subject", "kind", "received", "runs from", "target", "due", "status",
+         "pauses", "flags"],
+        [[c.request, c.subject, c.kind, c.received, c.relevant, _target(c), c.due,
+          _request_status(c), "; ".join(_pause(x) for x in c.pauses), "; ".join(c.flags)]
+         for c in clocks],
     )  # fmt: skip
+
+
+def _request_status(c: RequestClock) -> str:
+    if c.overdue:
+        return "OVERDUE"
+    if c.status == "paused":
+        return f"paused since {c.paused_since} (awaiting {', '.join(c.awaiting)})"
+    return c.status + (f" ({c.reason})" if c.status == "partially_fulfilled" and c.reason else "")
+
+
+def _target(c: RequestClock) -> str:
+    if c.target is None:
+        return "-"
+    if c.target_met is not None:
+        return f"{c.target} ({'met' if c.target_met else 'missed'})"
+    return f"{c.target} (passed)" if c.target_passed else str(c.target)
+
+
+def _pause(x: Pause) -> str:
+    span = f"{x.paused_on} to {x.resumed_on}" if x.resumed_on else f"since {x.paused_on}"
+    return f"{x.awaiting} {span}: {x.effect}"
 
 
 @cli.command()
@@ -435,7 +461,9 @@ def subject(
     for c in report.consent:
         click.echo(f"consent {c.purpose}: {c.state} since {rfc3339(c.since)}")
     for r in report.requests:
-        click.echo(f"request {r.request} ({r.kind}): {r.status}, due {r.due}")
+        click.echo(f"request {r.request} ({r.kind}): {_request_status(r)}, target "
+                   f"{_target(r)}, due {r.due or '- (paused)'}"
+                   + "".join(f"; paused {_pause(x)}" for x in r.pauses))  # fmt: skip
     for h in held.categories if held else []:
         if h.retention_summary:
             click.echo(f"retention of {h.category}: {h.retention_summary}")

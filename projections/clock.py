@@ -38,14 +38,23 @@ def local_date(moment: datetime, time_zone: str) -> date:
     return moment.astimezone(ZoneInfo(time_zone)).date()
 
 
-def legal_due(received: date, region: str) -> date:
-    """Art. 12(3) as the ICO counts it: one calendar month, then the next working day."""
-    return next_working_day(add_months(received, 1), region)
+def legal_due(received: date, region: str, stopped: int = 0) -> date:
+    """Art. 12(3) as the ICO counts it: one calendar month from *received* (the relevant time
+    of Art. 12A), plus the *stopped* days of a clarification pause, then the next working day."""
+    return next_working_day(add_months(received, 1) + timedelta(days=stopped), region)
 
 
-def latest_extension(received: date, region: str) -> date:
-    """The furthest an extension may move the due date: two further months."""
-    return next_working_day(add_months(received, 3), region)
+def latest_extension(received: date, region: str, stopped: int = 0) -> date:
+    """The furthest an extension may move the due date: two further months (three months from
+    the relevant time), plus the *stopped* days, then the next working day."""
+    return next_working_day(add_months(received, 3) + timedelta(days=stopped), region)
+
+
+def stopped_days(paused: date, resumed: date, relevant: date) -> int:
+    """The days of a clarification pause that do not count (Art. 12A: the period beginning
+    with the day it was asked for and ending with the day it arrived, both included), leaving
+    out any before the relevant time, from which the month runs."""
+    return max(0, (resumed - max(paused, relevant)).days + 1)
 
 
 @dataclass(frozen=True)

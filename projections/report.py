@@ -34,7 +34,7 @@ from .inventory import SubjectInventory
 from .model import as_of_text
 from .notices import Notices
 from .report_svg import Step, clock, consent_chart, segments, short, timeline, when
-from .requests import RequestClock
+from .requests import Pause, RequestClock
 from .ropa import (
     NOT_DECLARED,
     Record,
@@ -396,38 +396,71 @@ def breach_section(timelines: Sequence[BreachTimeline], moment: str) -> str:
 
 def _status(c: RequestClock, today_text: str, zone: str) -> str:
     today = datetime.fromisoformat(today_text).date()
+    if c.status == "paused":
+        return (
+            f'<span class="badge">PAUSED</span> since {_nowrap(str(c.paused_since))}, '
+            f"awaiting {e(', '.join(c.awaiting))}: no due date while the clock is stopped"
+        )
     if c.overdue and c.due:
         return f'<span class="badge bad">OVERDUE</span> by {(today - c.due).days} day(s)'
+    target = ""
+    if c.target_met is not None:
+        target = (
+            "; target met" if c.target_met else '; target <span class="badge bad">MISSED</span>'
+        )
+    elif c.target_passed:
+        target = '; target <span class="badge bad">PASSED</span>'
     if c.status == "open" and c.due:
-        return f"open, {(c.due - today).days} day(s) left"
+        return f"open, {(c.due - today).days} day(s) left{target}"
+    why = f" ({e(c.reason)})" if c.status == "partially_fulfilled" and c.reason else ""
     if c.closed_at and c.due and local_date(when(c.closed_at), zone) > c.due:
-        return f'{e(c.status)} <span class="badge bad">LATE</span> {_nowrap(c.closed_at[:10])}'
+        return (
+            f'{e(c.status)}{why} <span class="badge bad">LATE</span> '
+            f"{_nowrap(c.closed_at[:10])}{target}"
+        )
     closed = f" {_nowrap(c.closed_at[:10])}" if c.closed_at else ""
-    return f"{e(c.status)}{closed}"
+    return f"{e(c.status)}{why}{closed}{target}"
+
+
+def _pause_note(p: Pause) -> str:
+    span = (
+        f"{_nowrap(str(p.paused_on))} to {_nowrap(str(p.resumed_on))}"
+        if p.resumed_on
+        else f"since {_nowrap(str(p.paused_on))}"
+    )
+    return f"paused for {e(p.awaiting)} {span}: {e(p.effect)}"
 
 
 def requests_section(clocks: Sequence[RequestClock], today: str, zone: str) -> str:
+    """The request clocks: dates, status, target met or missed, each pause (Art. 12A) and
+    its effect, a drawn clock and the flags."""
     parts = ['<section id="requests"><h2>Data-subject requests</h2>',
              '<p class="muted">Overdue first. Clock: the grey bar runs from receipt to the '
              "due date in force (solid tick); the dotted tick is the organisation's target; "
              "the inner line is the time taken, to closure or, while open, to the report's "
-             "moment (red, and the row marked LATE, when past the due date).</p>"]  # fmt: skip
+             "moment (red, and the row marked LATE, when past the due date); a dashed box "
+             "above the bar is a pause (the stop-the-clock of Art. 12A). The month runs from "
+             "the relevant time: receipt, or the day identity or a fee arrived.</p>"]  # fmt: skip
     rows, classes = [], []
     for c in clocks:
         end = (local_date(when(c.closed_at), zone) if c.closed_at
                else datetime.fromisoformat(today).date())  # fmt: skip
         late = c.due is not None and end > c.due
-        drawn = (clock(c.request, c.received, c.target, c.due, end, late)
-                 if c.received and c.target and c.due else "—")  # fmt: skip
+        spans = [(p.paused_on, p.resumed_on) for p in c.pauses if p.counted]
+        drawn = (clock(c.request, c.received, c.target, c.due, end, late, spans)
+                 if c.received and (c.due or c.status == "paused") else "—")  # fmt: skip
         due = _nowrap(str(c.due)) + (" (extended)" if c.extension_reason else "")
         classes.append("overdue" if late else "")
+        notes = "<br>".join(_pause_note(p) for p in c.pauses) or "—"
+        runs = _nowrap(str(c.relevant)) if c.relevant else "—"
         rows.append([_nowrap(c.request), _nowrap(c.subject), e(c.kind), _nowrap(str(c.received)),
-                     _nowrap(str(c.target)), _nowrap(str(c.legal_due)), due,
-                     _status(c, today, zone), drawn, e("; ".join(c.flags) or "")])  # fmt: skip
+                     e(c.target), e(c.legal_due), due if c.due else "—", runs,
+                     _status(c, today, zone), notes, drawn,
+                     e("; ".join(c.flags) or "")])  # fmt: skip
     if rows:
         parts.append(_table(["request", "subject", "kind", "received", "target", "legal due",
-                             "due in force", "status", "clock", "flags"], rows,
-                            row_classes=classes))  # fmt: skip
+                             "due in force", "runs from", "status", "pauses", "clock",
+                             "flags"], rows, row_classes=classes))  # fmt: skip
     else:
         parts.append("<p>No data-subject request on the ledger at this moment.</p>")
     return "".join(parts) + "</section>"

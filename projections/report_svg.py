@@ -218,31 +218,55 @@ def timeline(name: str, steps: Sequence[Step], window: tuple[datetime, datetime]
     return "".join(out)
 
 
-def clock(request: str, received: date, target: date, due: date, end: date, late: bool) -> str:
+def clock(
+    request: str,
+    received: date,
+    target: date | None,
+    due: date | None,
+    end: date,
+    late: bool,
+    pauses: Sequence[tuple[date, date | None]] = (),
+) -> str:
     """A request's clock: the run from received to the due date, the target marked, and the
-    time elapsed to *end* (its closure, or the report's moment while open) filled in."""
+    time elapsed to *end* (its closure, or the report's moment while open) filled in; each
+    pause (from, to; to None while open, drawn to *end*) as a hatched span above the bar.
+    With no due date (paused), the bar runs to *end* and no tick is drawn."""
     width, height, left, right = 200, 26, 6, 194
-    last = max(due, target, end)
+    last = max(d for d in (due, target, end, *(p for _, p in pauses)) if d is not None)
     days = max(1, (last - received).days)
 
     def x(day: date) -> float:
         return left + (right - left) * (day - received).days / days
 
+    spans = "; ".join(f"paused {a} to {b if b else 'now (still paused)'}" for a, b in pauses)
     label = (
-        f"Request {request}: received {received}, target {target}, due {due}, "
-        f"clock stopped or read on {end}{' — LATE' if late else ''}"
+        f"Request {request}: received {received}, target {target or 'none while paused'}, "
+        f"due {due or 'none while paused'}, clock stopped or read on {end}"
+        f"{'; ' + spans if spans else ''}{' — LATE' if late else ''}"
     )
-    return (
+    out = [
         f'<svg class="clock" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-label="{_esc(label)}">'
-        f"<title>{_esc(label)}</title>"
-        f'<rect class="track" x="{left}" y="9" width="{x(due) - left:.1f}" height="8" rx="2"/>'
+        f'role="img" aria-label="{_esc(label)}">',
+        f"<title>{_esc(label)}</title>",
+        f'<rect class="track" x="{left}" y="9" width="{x(due or end) - left:.1f}" height="8" '
+        'rx="2"/>',
         f'<rect class="{"elapsed-late" if late else "elapsed"}" x="{left}" y="11" '
-        f'width="{max(1.0, x(end) - left):.1f}" height="4" rx="2"/>'
-        f'<line class="target" x1="{x(target):.1f}" y1="4" x2="{x(target):.1f}" y2="22"/>'
-        f'<line class="due" x1="{x(due):.1f}" y1="2" x2="{x(due):.1f}" y2="24"/>'
-        "</svg>"
-    )
+        f'width="{max(1.0, x(end) - left):.1f}" height="4" rx="2"/>',
+    ]
+    for start, stop in pauses:
+        x0, x1 = x(start), min(right, x(stop or end) + (right - left) / days)  # both days
+        out.append(
+            f'<rect class="paused" x="{x0:.1f}" y="3" width="{max(2.0, x1 - x0):.1f}" '
+            'height="5" fill="none" stroke="#5a5a5a" stroke-dasharray="2 1"/>'
+        )
+    if target is not None:
+        out.append(
+            f'<line class="target" x1="{x(target):.1f}" y1="4" x2="{x(target):.1f}" y2="22"/>'
+        )
+    if due is not None:
+        out.append(f'<line class="due" x1="{x(due):.1f}" y1="2" x2="{x(due):.1f}" y2="24"/>')
+    out.append("</svg>")
+    return "".join(out)
 
 
 def consent_chart(moments: Sequence[datetime], series: dict[str, list[int]]) -> str:

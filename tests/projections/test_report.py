@@ -164,8 +164,9 @@ def test_report_matches_the_projections(filled: Ledger, story: list[dict[str, An
     request_rows = page.sections["requests"][1:]
     assert [r[0] for r in request_rows] == [c.request for c in clocks] and clocks
     for row, c in zip(request_rows, clocks, strict=True):
-        assert row[1:6] == [c.subject, c.kind, str(c.received), str(c.target), str(c.legal_due)]
-        assert row[6].startswith(str(c.due))
+        shown = [c.subject, c.kind, c.received, c.target, c.legal_due]  # None (paused): a dash
+        assert row[1:6] == ["—" if v is None else str(v) for v in shown]
+        assert row[6].startswith("—" if c.due is None else str(c.due))
     extended = next(c for c in clocks if c.extension_reason)
     assert f"{extended.due} (extended)" in [r[6] for r in request_rows]
 
