@@ -265,16 +265,19 @@ def _conclude(
                     f"({due_then}) had passed: the clock is not stopped"
                 )
                 continue
-        pause.counted = True
-        accepted.append(pause)
         if pause.awaiting == CLARIFICATION and clock.kind != "access":
-            # EVENTS.md and DPA 2018 s.54(3C): clarification stops the clock of an access
-            # request; on another kind it is applied as recorded, and said
+            # EVENTS.md, Art. 12A and DPA 2018 s.54(3C) ("a request under section 45(1)", the
+            # right of access): clarification stops the clock of an access request only, so
+            # on another kind it moves nothing (a later date would show a late answer on time)
+            pause.effect = "none: the clarification pause is for access requests only"
             clock.flags.append(
                 f"paused for clarification on {pause.paused_on} on a request of kind "
-                f"{clock.kind}: the clarification pause of Art. 12A is for access requests "
-                "(applied as recorded)"
+                f"{clock.kind}: Art. 12A stops the clock for clarification of access requests "
+                "only, so the clock is not stopped"
             )
+            continue
+        pause.counted = True
+        accepted.append(pause)
         if pause.resumed_on is not None and pause.awaiting != CLARIFICATION:
             relevant = max(relevant, pause.resumed_on)  # Art. 12A: the latest of them
     clock.relevant = relevant

@@ -687,7 +687,7 @@ def events() -> list[dict[str, Any]]:
             "actor": "staff:dpo",
             "subject": "cust-1001",
             "request": "DSR-2026-011",
-            "kind": "automated_decision",
+            "kind": "access",
         },
         {
             "id": "demo-055",
@@ -697,6 +697,24 @@ def events() -> list[dict[str, Any]]:
             "subject": "cust-1001",
             "request": "DSR-2026-011",
             "awaiting": "clarification",
+        },
+        {
+            "id": "demo-056",
+            "type": "request_received",
+            "at": "2026-07-20T11:00:00Z",
+            "actor": "staff:dpo",
+            "subject": "cust-1002",
+            "request": "DSR-2026-012",
+            "kind": "automated_decision",
+        },
+        {
+            "id": "demo-057",
+            "type": "request_closed",
+            "at": "2026-08-24T16:00:00Z",
+            "actor": "staff:dpo",
+            "subject": "cust-1002",
+            "request": "DSR-2026-012",
+            "outcome": "fulfilled",
         },
     ]
     return story

@@ -484,9 +484,10 @@ def test_the_demo_requests_paused_for_identity_and_for_clarification(filled: Led
     """The demo (ledger/demo/story.py): DSR-2026-010, a rectification received Tue 5 May 2026,
     identity asked that day and received Mon 11 May (Art. 12A: the month runs from 11 May): due
     Thu 11 Jun, target 11 May + 28 = 8 Jun; closed partially fulfilled on 1 Jun: target met.
-    (Without the pause: due Fri 5 Jun.) DSR-2026-011, an automated-decision request received
-    Mon 6 Jul, clarification asked Tue 7 Jul and not answered: paused, no due date (and
-    flagged: the clarification pause is written for access requests)."""
+    (Without the pause: due Fri 5 Jun.) DSR-2026-011, an access request received Mon 6 Jul,
+    clarification asked Tue 7 Jul and not answered: paused, no due date. DSR-2026-012, a
+    request about an automated decision (Art. 22C) received Mon 20 Jul: due Thu 20 Aug,
+    target 17 Aug; closed Mon 24 Aug, after both (target missed, closed late)."""
     clocks = clocks_of(filled, "2026-08-01T12:00:00Z")
     ten, eleven = clocks["DSR-2026-010"], clocks["DSR-2026-011"]
     assert (ten.kind, ten.received, ten.relevant, ten.legal_due, ten.due, ten.target) == (
@@ -497,14 +498,34 @@ def test_the_demo_requests_paused_for_identity_and_for_clarification(filled: Led
     assert ten.reason == "job title confirmed accurate by the employer; workplace corrected"
     assert effects(ten) == [("identity", date(2026, 5, 5), date(2026, 5, 11), None, True)]
     assert (eleven.kind, eleven.status, eleven.paused_since, eleven.awaiting, eleven.due) == (
-        "automated_decision", "paused", date(2026, 7, 7), ["clarification"], None,
+        "access", "paused", date(2026, 7, 7), ["clarification"], None,
     )  # fmt: skip
     assert effects(eleven) == [("clarification", date(2026, 7, 7), None, None, True)]
-    # DPA 2018 s.54(3C) and EVENTS.md: the clarification pause is for access requests; on
-    # another kind it is applied as recorded and said
-    assert eleven.flags == [
-        "paused for clarification on 2026-07-07 on a request of kind automated_decision: the "
-        "clarification pause of Art. 12A is for access requests (applied as recorded)"
+    assert eleven.flags == []
+    twelve = clocks_of(filled, "2026-09-01T12:00:00Z")["DSR-2026-012"]
+    assert (twelve.kind, twelve.due, twelve.target, twelve.status, twelve.target_met) == (
+        "automated_decision", date(2026, 8, 20), date(2026, 8, 17), "fulfilled", False,
+    )  # fmt: skip
+    assert twelve.flags == ["closed after its due date"]
+
+
+def test_clarification_stops_the_clock_of_an_access_request_only(ledger: Ledger) -> None:
+    """UK GDPR Art. 12A and DPA 2018 s.54(3C): the days awaiting clarification do not count
+    where the controller needs it "to identify the information or processing activities to
+    which a request under section 45(1) [the right of access] relates". On an erasure request
+    a clarification pause moves nothing (a later due date would show a late answer on
+    time): received Mon 2 Mar 2026, paused 3-9 Mar, still due Thu 2 Apr, and said so."""
+    ledger.record_many([
+        received("E", "2026-03-02T09:00:00Z", "erasure"),
+        paused("E", "2026-03-03T09:00:00Z", "clarification"),
+        resumed("E", "2026-03-09T09:00:00Z", "clarification"),
+    ])  # fmt: skip
+    clock = clocks_of(ledger, "2026-03-20T12:00:00Z")["E"]
+    assert (clock.due, clock.target, clock.status) == (date(2026, 4, 2), date(2026, 3, 30), "open")
+    assert effects(clock) == [("clarification", date(2026, 3, 3), date(2026, 3, 9), None, False)]
+    assert clock.flags == [
+        "paused for clarification on 2026-03-03 on a request of kind erasure: Art. 12A stops "
+        "the clock for clarification of access requests only, so the clock is not stopped"
     ]
 
 
@@ -585,6 +606,6 @@ def test_ledger_requests_json_carries_the_pauses_and_the_target(run: Any) -> Non
 def test_ledger_subject_lists_the_request_pauses(run: Any) -> None:
     """`ledger subject`: the request lines say paused, the target and each pause."""
     out = run("subject", "cust-1001", "--as-of", "2026-08-01").stdout
-    assert ("request DSR-2026-011 (automated_decision): paused since 2026-07-07 (awaiting "
+    assert ("request DSR-2026-011 (access): paused since 2026-07-07 (awaiting "
             "clarification), target -, due - (paused); paused clarification since 2026-07-07: "
             "open: the clock is stopped (no due date)") in out  # fmt: skip
