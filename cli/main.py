@@ -695,11 +695,19 @@ def _demo_summary(p: Projections) -> None:
         click.echo(f"  {state.subject} {state.purpose}: {state.state}{extra}")
     click.echo("requests:")
     for clock in p.requests():
+        if clock.status == "paused":
+            when = f"paused since {clock.paused_since} awaiting {', '.join(clock.awaiting)}"
+        else:
+            met = {True: " (met)", False: " (missed)", None: ""}[clock.target_met]
+            when = f"target {clock.target}{met}, legal due {clock.due}"
+            when += " (extended)" if clock.extension_reason else ""
+        runs = f", runs from {clock.relevant}" if clock.relevant != clock.received else ""
         click.echo(
             f"  {clock.request} {clock.kind} by {clock.subject}: {clock.status}, received "
-            f"{clock.received}, target {clock.target}, legal due {clock.due}"
-            + (" (extended)" if clock.extension_reason else "")
+            f"{clock.received}{runs}, {when}"
         )
+        for flag in clock.flags:
+            click.echo(f"    FLAG: {flag}")
     click.echo("breaches:")
     for b in p.breaches():
         initial = next((r for r in b.reports if r.phase == "initial"), None)
