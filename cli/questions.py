@@ -151,8 +151,9 @@ def _restricted_where(r: Any) -> str:
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
 @as_of_option
+@json_option
 @pass_settings
-def ropa(settings: Settings, fmt: str, as_of: str | None) -> None:
+def ropa(settings: Settings, fmt: str, as_of: str | None, as_json: bool) -> None:
     """The record of processing activities (Art. 30), as the ICO's template lays it out.
 
     The organisation's facts as its configuration was recorded on the ledger (what is not
@@ -167,6 +168,10 @@ def ropa(settings: Settings, fmt: str, as_of: str | None) -> None:
         ledger ropa --format csv > ropa.csv
         ledger ropa --format json --as-of 2026-01-01
     """
+    if as_json:
+        if fmt == "csv":
+            raise click.UsageError("--json and --format csv do not go together")
+        fmt = "json"
     with _projections(settings) as p:
         when = _when(as_of, p.ledger)
         if fmt == "csv":

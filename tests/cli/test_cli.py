@@ -295,3 +295,36 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
     reader.wait(60)
     assert reader.stderr.read() == b""
     assert reader.returncode == 0
+
+
+def test_a_dpo_asks_the_demo_as_a_real_process(tmp_path: Path) -> None:
+    """`ledger demo`, then the questions of UK law as of 2026 asked of it by the installed
+    command, at 15 August 2026: the request paused and why, the recipient still to be told,
+    the complaint awaiting acknowledgement, and the record's processor part."""
+    command, env = _installed(tmp_path)
+    made = subprocess.run([*command, "demo", "--dir", str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    folder = next(tmp_path.glob("ledger-demo-*"))
+    env |= {"LEDGER_DB": f"sqlite:///{folder / 'ledger.db'}", "LEDGER_KEYS": str(folder / "keys"),
+            "LEDGER_CONFIG": str(folder / "ledger.toml")}  # fmt: skip
+
+    def ask(*args: str) -> Any:
+        done = subprocess.run([*command, *args, "--as-of", "2026-08-15", "--json"], env=env,
+                              capture_output=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.startswith(b"checked: the tables match the chain")
+        return orjson.loads(done.stdout)
+
+    paused = [c for c in ask("requests", "--open") if c["status"] == "paused"]
+    assert [(c["request"], c["awaiting"], c["paused_since"]) for c in paused] == [
+        ("DSR-2026-011", ["clarification"], "2026-07-07")
+    ]
+    untold = ask("notices")
+    assert [(n["recipient"], n["change"], n["subject"]) for n in untold["notices"]] == [
+        ("sup:edu-procure", "restriction", "cust-1003")
+    ]
+    late = [c for c in ask("complaints", "--open") if c["late"]]
+    assert [(c["complaint"], c["acknowledge_by"]) for c in late] == [("CMP-2026-002", "2026-07-31")]
+    record = ask("ropa")
+    assert [p["controller"] for p in record["processor"]] == ["org:ashby-primary"]
