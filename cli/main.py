@@ -736,7 +736,7 @@ def _demo_summary(p: Projections) -> None:
     click.echo("restrictions in force (Art. 18):")
     restricted = [
         (who.subject, h.category, r)
-        for who in p.inventory()
+        for who in p.restricted()
         for h in who.categories
         for r in h.restricted
     ]

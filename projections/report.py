@@ -618,7 +618,7 @@ def render_report(
             integrity(projections, verified, made, compared),
             breach_section(timelines, moment),
             requests_section(source.requests(as_of=moment), today, config.time_zone),
-            restrictions_section(source.inventory(as_of=moment)),
+            restrictions_section(source.restricted(as_of=moment)),
             notices_section(source.notices(as_of=moment, include_told=True)),
             complaints_section(source.complaints(as_of=moment)),
             ropa_section(source.ropa(as_of=moment), config.name),

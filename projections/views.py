@@ -141,6 +141,23 @@ class Projections:
         with self._answering() as conn, collector_paused():
             return inventory(conn, as_of=as_of_text(as_of), subject=subject)
 
+    def restricted(self, *, as_of: When = None) -> list[SubjectInventory]:
+        """The inventories of the subjects with a restriction (Art. 18) in force at *as_of*:
+        read only for the subjects a restriction was ever recorded for, so cheap beside the
+        whole inventory."""
+        moment = as_of_text(as_of)
+        table = facts.restrictions
+        query = select(table.c.subject).where(table.c.at <= moment).distinct()
+        with self._answering() as conn, collector_paused():
+            subjects = sorted(row.subject for row in conn.execute(query))
+            found = [
+                held
+                for who in subjects
+                for held in inventory(conn, as_of=moment, subject=who)
+                if any(h.restricted for h in held.categories)
+            ]
+        return found
+
     def ropa(self, *, as_of: When = None) -> Record:
         """The record of processing (Art. 30(1) and, for processing done for others, 30(2)):
         the organisation's facts as its configuration was recorded on the ledger, the

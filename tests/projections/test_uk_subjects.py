@@ -684,3 +684,20 @@ def test_the_report_sections(demo: Projections) -> None:
     assert complaints.index("CMP-2026-002") < complaints.index("CMP-2026-001")
     assert "LATE" in complaints and "Tom Reilly" not in complaints + notices + restrictions
     assert "No complaint" in complaints_section([])
+
+
+@pytest.mark.parametrize(
+    "as_of", ["2026-05-01T00:00:00Z", "2026-05-20T00:00:00Z", "2026-06-10T00:00:00Z", None]
+)
+def test_the_restricted_subjects_are_those_of_the_whole_inventory(
+    filled: Ledger, as_of: str | None
+) -> None:
+    """`Projections.restricted` (what the report and the demo list) reads only the subjects a
+    restriction was recorded for: the same inventories as the whole inventory's restricted
+    ones, at every moment (before, during and after cust-1003's restriction)."""
+    with Projections(filled) as p:
+        whole = [i for i in p.inventory(as_of=as_of) if any(h.restricted for h in i.categories)]
+        assert p.restricted(as_of=as_of) == whole
+    expected = {"2026-05-01T00:00:00Z": [], "2026-05-20T00:00:00Z": ["cust-1003"],
+                "2026-06-10T00:00:00Z": ["cust-1002"], None: ["cust-1002"]}  # fmt: skip
+    assert [i.subject for i in whole] == expected[as_of]
