@@ -4,6 +4,7 @@ and which of the organisation's settings were in force at a moment."""
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -48,6 +49,22 @@ def latest_extension(received: date, region: str, stopped: int = 0) -> date:
     """The furthest an extension may move the due date: two further months (three months from
     the relevant time), plus the *stopped* days, then the next working day."""
     return next_working_day(add_months(received, 3) + timedelta(days=stopped), region)
+
+
+def stopped_total(spans: Iterable[tuple[date, date]], relevant: date) -> int:
+    """The days that do not count for clarification pauses spanning *spans* (each from the
+    day it was asked for to the day it arrived, both included), on or after the relevant
+    time: a day counts once, however many pauses it falls in (one ending and another
+    beginning on the same day stop that day once)."""
+    days = 0
+    last: date | None = None  # the latest day already counted
+    for start, end in sorted((max(start, relevant), end) for start, end in spans):
+        if last is not None:
+            start = max(start, last + timedelta(days=1))
+        if end >= start:
+            days += (end - start).days + 1
+        last = end if last is None else max(last, end)
+    return days
 
 
 def stopped_days(paused: date, resumed: date, relevant: date) -> int:

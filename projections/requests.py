@@ -2,8 +2,8 @@
 Art. 12A), the legal due date and the organisation's target, met or missed.
 
 Invariant: a request's events are gathered first and judged once all are in, in ``at`` order
-(ties: a pause before a resume, then the sequence), so the clock never depends on the order
-the events were recorded in. The rules as applied are in docs/law/requests.md."""
+(ties broken by sequence, as everywhere), so the clock does not depend on the order the
+events were recorded in, only on their times. The rules as applied are in docs/law/requests.md."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from .clock import (
     next_working_day,
     settings_in_force,
     stopped_days,
+    stopped_total,
 )
 
 CLARIFICATION = "clarification"  # the other values, identity and fee, move the relevant time
@@ -120,7 +121,8 @@ def requests(
             _conclude(
                 clock,
                 extensions.get(clock.request, []),
-                sorted(marks.get(clock.request, []), key=lambda m: m[:3]),
+                # EVENTS.md: in `at` order, ties broken by sequence (as recorded)
+                sorted(marks.get(clock.request, []), key=lambda m: (m[0], m[2])),
                 settings,
                 today,
             )
@@ -183,9 +185,8 @@ def _due(
     region, zone = settings.bank_holidays, settings.time_zone
 
     def stopped(pauses: list[Pause]) -> int:
-        return sum(
-            stopped_days(p.paused_on, p.resumed_on, relevant) for p in pauses if p.resumed_on
-        )
+        spans = [(p.paused_on, p.resumed_on) for p in pauses if p.resumed_on is not None]
+        return stopped_total(spans, relevant)
 
     # Art. 12(3) and 12A as the ICO counts them (RESEARCH.md): the corresponding date of the
     # next month from the relevant time (or that month's last day), plus the days a
@@ -215,8 +216,15 @@ def _due(
                 f"(an extension reaches at most {latest} and is made by {first})"
             )
             continue
-        later = stopped([p for p in stops if p.paused_on > made])
-        found.due = next_working_day(asked + timedelta(days=later), region) if later else asked
+        later = stopped(stops) - stopped(before)  # the days only the later pauses add
+        moved = next_working_day(asked + timedelta(days=later), region) if later else asked
+        if moved < first:
+            # an extension adds time: one naming a date before the due date moves nothing
+            found.problems.append(
+                f"extension to {asked} is before the due date {first}: it moves nothing"
+            )
+            continue
+        found.due = moved
         found.reason = event["reason"]
     return found
 
@@ -310,7 +318,9 @@ def _conclude(
     clock.legal_due, clock.due = found.legal_due, found.due
     clock.extension_reason = found.reason
     clock.flags.extend(found.problems)
-    stopped = sum(p.days or 0 for p in stops)
+    stopped = stopped_total(
+        [(p.paused_on, p.resumed_on) for p in stops if p.resumed_on is not None], relevant
+    )
     clock.target = relevant + timedelta(days=settings.target_days + stopped)
     if clock.status == "open":
         clock.overdue = today > clock.due

@@ -609,3 +609,70 @@ def test_ledger_subject_lists_the_request_pauses(run: Any) -> None:
     assert ("request DSR-2026-011 (access): paused since 2026-07-07 (awaiting "
             "clarification), target -, due - (paused); paused clarification since 2026-07-07: "
             "open: the clock is stopped (no due date)") in out  # fmt: skip
+
+
+# -- found in review: a day counted once, an extension only adds time, ties by sequence ---------
+
+
+def test_a_day_ending_one_pause_and_beginning_the_next_counts_once(ledger: Ledger) -> None:
+    """Art. 12A / DPA 2018 s.54(3C): "the period beginning with the day [it is asked for] and
+    ending with the day [it arrives] does not count": a day either counts or not. Received
+    Mon 5 Jan 2026; clarification 10-12 Jan, asked again on the 12th, answered on the 15th:
+    10-15 January, 6 days, as one pause 10-15 Jan would be. Due 5 Feb + 6 = Wed 11 Feb,
+    target 2 Feb + 6 = Sun 8 Feb (not 7 days: 12 and 9 Feb)."""
+    ledger.record_many([
+        received("A", "2026-01-05T09:00:00Z"),
+        paused("A", "2026-01-10T10:00:00Z", "clarification"),
+        resumed("A", "2026-01-12T09:00:00Z", "clarification"),
+        paused("A", "2026-01-12T15:00:00Z", "clarification"),
+        resumed("A", "2026-01-15T09:00:00Z", "clarification"),
+        received("B", "2026-01-05T09:00:00Z"),
+        paused("B", "2026-01-10T10:00:00Z", "clarification"),
+        resumed("B", "2026-01-15T09:00:00Z", "clarification"),
+    ])  # fmt: skip
+    clocks = clocks_of(ledger, "2026-01-20T12:00:00Z")
+    for name in "AB":
+        assert (clocks[name].due, clocks[name].target) == (date(2026, 2, 11), date(2026, 2, 8))
+
+
+def test_an_extension_made_before_an_identity_pause_never_brings_the_due_date_forward(
+    ledger: Ledger,
+) -> None:
+    """Art. 12(3): an extension adds "two further months"; it never shortens the time. Received
+    Mon 5 Jan 2026, extended on the 10th to 5 Mar, identity asked 20 Jan and received Sun
+    1 Mar: the month runs from 1 Mar (Art. 12A), due Wed 1 Apr, not the 5 March the extension
+    named (which would show the request overdue on 10 March when it is not). An extension to
+    a date before the legal due date moves nothing either, and is said."""
+    ledger.record_many([
+        received("R", "2026-01-05T09:00:00Z"),
+        extended("R", "2026-01-10T09:00:00Z", "2026-03-05"),
+        paused("R", "2026-01-20T09:00:00Z", "identity"),
+        resumed("R", "2026-03-01T09:00:00Z", "identity"),
+        received("S", "2026-01-05T09:00:00Z"),
+        extended("S", "2026-01-06T09:00:00Z", "2026-01-20"),
+    ])  # fmt: skip
+    r, s = (clocks_of(ledger, "2026-03-10T12:00:00Z")[name] for name in "RS")
+    assert (r.relevant, r.legal_due, r.due, r.overdue) == (
+        date(2026, 3, 1), date(2026, 4, 1), date(2026, 4, 1), False,
+    )  # fmt: skip
+    assert "extension to 2026-03-05 is before the due date 2026-04-01: it moves nothing" in r.flags
+    assert (s.legal_due, s.due) == (date(2026, 2, 5), date(2026, 2, 5))
+    assert "extension to 2026-01-20 is before the due date 2026-02-05: it moves nothing" in s.flags
+
+
+def test_a_resume_and_a_new_pause_at_the_same_moment_count_in_recorded_order(
+    ledger: Ledger,
+) -> None:
+    """EVENTS.md: events apply in `at` order, ties broken by sequence. Received Mon 5 Jan 2026
+    at midnight; clarification asked 10 Jan, answered and asked again at midnight on the 12th
+    (recorded in that order), answered 20 Jan: 10-20 January, 11 days, due 5 Feb + 11 = Mon
+    16 Feb; nothing flagged."""
+    ledger.record_many([
+        received("T", "2026-01-05T00:00:00Z"),
+        paused("T", "2026-01-10T00:00:00Z", "clarification"),
+        resumed("T", "2026-01-12T00:00:00Z", "clarification"),
+        paused("T", "2026-01-12T00:00:00Z", "clarification"),
+        resumed("T", "2026-01-20T00:00:00Z", "clarification"),
+    ])  # fmt: skip
+    clock = clocks_of(ledger, "2026-01-25T12:00:00Z")["T"]
+    assert (clock.legal_due, clock.due, clock.flags) == (date(2026, 2, 16), date(2026, 2, 16), [])
