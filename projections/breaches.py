@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import String, and_, cast, null, or_, select, union
+from sqlalchemy import String, and_, cast, literal, null, or_, select, union
 from sqlalchemy.engine import Connection
 
 from ledger.core.canonical import utc_timestamp
@@ -317,7 +317,16 @@ def _exposed(
             .exists()
         )
 
-    held = select(h.c.subject, h.c.role, h.c.controller).where(
+    held = select(
+        h.c.subject,
+        h.c.role,
+        h.c.controller,
+        h.c.kind,
+        h.c.category,
+        h.c.system,
+        h.c.at,
+        h.c.seq,
+    ).where(
         h.c.system.in_(timeline.systems),
         or_(*(facts.overlaps_sql(c, h.c.category) for c in timeline.categories)),
         h.c.at <= timeline.aware_at,
@@ -330,8 +339,16 @@ def _exposed(
             h.c.seq,
         ),
     )
+    text = String()
     shared = select(
-        s.c.subject, cast(null(), String).label("role"), cast(null(), String).label("controller")
+        s.c.subject,
+        cast(null(), text).label("role"),
+        cast(null(), text).label("controller"),
+        literal("shared").label("kind"),
+        s.c.category,
+        cast(null(), text).label("system"),
+        s.c.at,
+        s.c.seq,
     ).where(
         s.c.recipient.in_(timeline.systems),
         or_(*(facts.overlaps_sql(c, s.c.category) for c in timeline.categories)),
@@ -343,11 +360,35 @@ def _exposed(
     affected: set[str] = set()
     own: set[str] = set()
     held_for: dict[str, set[str]] = {}
-    for row in conn.execute(select(both.c.subject, both.c.role, both.c.controller)):
+    for row in conn.execute(select(both)):
         affected.add(row.subject)
-        if row.role == "processor":
-            held_for.setdefault(row.controller, set()).add(row.subject)
+        role, controller = row.role, row.controller
+        if row.kind == "rectified":  # a correction of data held, in the role it was held in
+            role, controller = _collected_role(conn, row)
+        if role == "processor":
+            held_for.setdefault(controller, set()).add(row.subject)
         else:
             own.add(row.subject)
     # code point order, whatever the collation
     return sorted(affected), sorted(own), {c: sorted(held_for[c]) for c in sorted(held_for)}
+
+
+def _collected_role(conn: Connection, rectified: Any) -> tuple[str | None, str | None]:
+    """The role and controller of the collection a rectification corrects: the latest
+    collection of the subject, in the same system, of an overlapping category, before it. A
+    rectification records no role; without a collection before it, it is the organisation's
+    own data."""
+    h = facts.holdings
+    found = conn.execute(
+        select(h.c.role, h.c.controller)
+        .where(
+            h.c.subject == rectified.subject,
+            h.c.system == rectified.system,
+            h.c.kind == "collected",
+            facts.overlaps_sql(h.c.category, rectified.category),
+            or_(h.c.at < rectified.at, and_(h.c.at == rectified.at, h.c.seq < rectified.seq)),
+        )
+        .order_by(h.c.at.desc(), h.c.seq.desc())
+        .limit(1)
+    ).first()
+    return (found.role, found.controller) if found is not None else (None, None)

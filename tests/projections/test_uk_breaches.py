@@ -558,3 +558,31 @@ def test_the_breach_commands_show_the_2026_facts(run: Any) -> None:
     assert "exemption: measures_taken (Art. 34(3)(b)" in exempt
     as_json = orjson.loads(run("breach", "INC-2026-010", "--json").stdout)
     assert as_json["reason"].startswith("names and email addresses")
+
+
+def test_a_rectification_of_processor_held_data_stays_the_controllers(ledger: Ledger) -> None:
+    """Found in review. A `rectified` records no role: it corrects data held in the role of
+    its collection (here as a processor for the school), so a breach of the corrected copy
+    is still the controller's to report (Art. 33(1)-(2)) and its subjects the controller's to
+    tell (Art. 34(1)). A rectification in a system with no collection before it is the
+    organisation's own (c2)."""
+    corrected = {"type": "rectified", "at": "2026-08-10T09:00:00Z", "actor": DPO,
+                 "categories": ["user.contact.email"], "system": "netmgmt"}  # fmt: skip
+    ledger.record_many(
+        [
+            processed("p1"),
+            {**corrected, "subject": "p1"},
+            {**corrected, "subject": "c2"},
+            detected("INC-1", ["netmgmt"]),
+            assessed("INC-1", "2026-09-01T12:00:00Z", "high", 2, reason="emails exposed"),
+            told_controller("INC-1", "2026-09-01T09:45:00Z"),
+        ]
+    )
+    breach = one(ledger, "2026-09-20T00:00:00Z")
+    assert (breach.affected, breach.own, breach.held_for) == (
+        ["c2", "p1"],
+        ["c2"],
+        {SCHOOL: ["p1"]},
+    )
+    assert breach.reporter == "organisation"  # c2's data is the organisation's own
+    assert "high risk: 1 affected subject(s) not yet told" in breach.flags
