@@ -71,6 +71,8 @@ class BreachTimeline:
     exposed_from: str | None = None
     deadline: str | None = None
     contained_at: str | None = None
+    # exposed_from not given and the containment before awareness: the window starts there
+    exposure_guessed: bool = False
     records: int | None = None
     risk: str | None = None
     reason: str | None = None  # the reasoning of the assessment (Art. 33(5))
@@ -141,6 +143,15 @@ def _apply(timeline: BreachTimeline, event: dict[str, Any], at: str) -> None:
         contained = event.get("contained_at")
         timeline.contained_at = utc(contained) if contained is not None else None
         timeline.records = event.get("records")
+        timeline.exposure_guessed = False
+        contained_first = timeline.contained_at is not None and (
+            timeline.contained_at < timeline.exposed_from
+        )
+        if "exposed_from" not in event and contained_first:
+            # contained before anyone was aware, with no word of when it began: it began by
+            # the containment at the latest, so the window reaches back that far
+            timeline.exposed_from = timeline.contained_at
+            timeline.exposure_guessed = True
     elif kind == "breach_assessed":
         timeline.risk, timeline.subjects_estimate = event["risk"], event["subjects_estimate"]
         timeline.assessed_at = at
@@ -177,6 +188,12 @@ def _conclude(conn: Connection, timeline: BreachTimeline, as_of: str, threshold:
         return
     deadline, aware = timeline.deadline, timeline.aware_at
     assert deadline is not None and aware is not None
+    if timeline.exposure_guessed:
+        timeline.flags.append(
+            "contained before awareness, and exposed_from is not given: the exposure is taken "
+            "to have begun at the containment, the latest it can have begun (record "
+            "exposed_from: earlier holdings may be affected)"
+        )
     # Art. 33(1) (RESEARCH.md, EVENTS.md): the authority is told within 72 hours of awareness;
     # only the initial report races them, follow-ups are not late by themselves (Art. 33(4)).
     for report in timeline.reports:

@@ -586,20 +586,16 @@ def _check_together(kind: str, event: Mapping[str, Any], vocabulary: Vocabulary)
         )
     if kind == "collected":
         _check_role(event)
-    if kind == "breach_detected":
+    if kind == "breach_detected" and "exposed_from" in event:
         aware = parse_timestamp(event.get("aware_at", event["at"]), "aware_at")
-        exposed = aware
-        if "exposed_from" in event:
-            exposed = parse_timestamp(event["exposed_from"], "exposed_from")
-            if exposed > aware:
-                why = "must not be after aware_at (or at, when aware_at is absent)"
-                raise _refuse(why, "exposed_from")
+        exposed = parse_timestamp(event["exposed_from"], "exposed_from")
+        if exposed > aware:
+            why = "must not be after aware_at (or at, when aware_at is absent)"
+            raise _refuse(why, "exposed_from")
+        # a breach may be contained before anyone noticed it, but not before it began
         if "contained_at" in event and parse_timestamp(event["contained_at"]) < exposed:
-            raise _refuse(
-                "must not be before the exposure began (exposed_from, which defaults to "
-                "aware_at): a breach contained before it was noticed gives exposed_from",
-                "contained_at",
-            )
+            why = "must not be before exposed_from: a breach is contained after it began"
+            raise _refuse(why, "contained_at")
 
 
 def _check_role(event: Mapping[str, Any]) -> None:

@@ -586,3 +586,22 @@ def test_a_rectification_of_processor_held_data_stays_the_controllers(ledger: Le
     )
     assert breach.reporter == "organisation"  # c2's data is the organisation's own
     assert "high risk: 1 affected subject(s) not yet told" in breach.flags
+
+
+def test_a_breach_contained_before_anyone_knew_reaches_back_to_its_containment(
+    ledger: Ledger,
+) -> None:
+    """Found in review: EVENTS.md writes `contained_at` without a bound, so a breach contained
+    an hour before awareness with no `exposed_from` is accepted. It began by the containment
+    at the latest, so the window of exposure (Art. 33(3)(a): the subjects concerned) reaches
+    back to it: a holding erased at 08:30, after the containment at 08:00 and before
+    awareness at 09:00, is affected (with exposed_from defaulting to aware_at it would not
+    be), and the guessed start is flagged."""
+    erased = {"type": "erased", "at": "2026-09-01T08:30:00Z", "actor": DPO, "subject": "c1",
+              "categories": ["*"], "reason": "closed account", "system": "crm"}  # fmt: skip
+    ledger.record_many(
+        [own("c1"), erased, detected("INC-1", ["crm"], contained_at="2026-09-01T08:00:00Z")]
+    )
+    breach = one(ledger, "2026-09-02T00:00:00Z")
+    assert (breach.exposed_from, breach.affected) == ("2026-09-01T08:00:00.000000Z", ["c1"])
+    assert any("exposed_from is not given" in flag for flag in breach.flags)
