@@ -259,15 +259,21 @@ def _restrict(holdings: dict[str, Holding], rows: list[Any]) -> None:
     (a key and its descendants only, EVENTS.md) and that no later ``restriction_lifted``
     covering the category ended: one with a system lifts there only, one without everywhere.
     *rows* come in (``at``, seq) order; a restriction naming nothing held is listed under its
-    own key (``not_collected``) rather than dropped."""
+    own key (``not_collected``) rather than dropped. An erasure of all that was held ends the
+    restrictions before it (data collected again afterwards is not under them)."""
     for key in {row.category for row in rows if row.kind == "restricted"}:
         if not any(covers(key, held) for held in holdings):
             holdings[key] = Holding(key, "held")  # becomes not_collected: no place
     for category, holding in holdings.items():
         in_force: list[Restriction] = []
         seen: set[int] = set()
+        # an erasure of everything held ends what was restricted: nothing is left to restrict
+        erased = [(h["at"], h["seq"]) for h in holding.history if h["event"] == "erased"]
+        ended = max(erased) if erased else None
         for row in rows:
             if row.seq in seen or not covers(row.category, category):
+                continue
+            if ended is not None and (row.at, row.seq) < ended:
                 continue
             seen.add(row.seq)  # one event naming a key and its parent counts once
             if row.kind == "restricted":

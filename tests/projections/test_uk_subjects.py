@@ -701,3 +701,35 @@ def test_the_restricted_subjects_are_those_of_the_whole_inventory(
     expected = {"2026-05-01T00:00:00Z": [], "2026-05-20T00:00:00Z": ["cust-1003"],
                 "2026-06-10T00:00:00Z": ["cust-1002"], None: ["cust-1002"]}  # fmt: skip
     assert [i.subject for i in whole] == expected[as_of]
+
+
+def test_an_erasure_of_what_was_restricted_ends_the_restriction(ledger: Ledger) -> None:
+    """Found in review. Art. 18 restricts the processing of data held; once an erasure has
+    ended every copy there is nothing left to restrict, so the subject report no longer lists
+    the restriction as in force, and data collected again after the erasure is not under it.
+    A restriction recorded after the new collection applies as usual."""
+
+    def event(kind: str, at: str, **extra: Any) -> dict[str, Any]:
+        return {"type": kind, "at": at, "actor": "staff:dpo", "subject": "c3",
+                "categories": ["user.contact.email"], **extra}  # fmt: skip
+
+    collected = {"purpose": "essential.service.operations.support", "basis": "contract",
+                 "source": "web form", "system": "crm", "location": "GB"}  # fmt: skip
+    ledger.record_many([
+        event("collected", "2026-03-01T09:00:00Z", **collected),
+        event("restricted", "2026-03-02T09:00:00Z", ground="accuracy_contested"),
+        event("erased", "2026-03-03T09:00:00Z", reason="erasure request"),
+    ])  # fmt: skip
+    with Projections(ledger) as p:
+        (held,) = p.inventory(subject="c3", as_of="2026-03-04T00:00:00Z")
+        assert [(h.status, h.restricted) for h in held.categories] == [("erased", [])]
+        assert p.restricted(as_of="2026-03-04T00:00:00Z") == []
+    ledger.record_many([
+        event("collected", "2026-03-05T09:00:00Z", **collected),
+        event("restricted", "2026-03-07T09:00:00Z", ground="unlawful"),
+    ])  # fmt: skip
+    with Projections(ledger) as p:
+        (again,) = p.inventory(subject="c3", as_of="2026-03-06T00:00:00Z")
+        assert [(h.status, h.restricted) for h in again.categories] == [("held", [])]
+        (later,) = p.inventory(subject="c3", as_of="2026-03-08T00:00:00Z")
+        assert [r.ground for r in later.categories[0].restricted] == ["unlawful"]
