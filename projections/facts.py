@@ -29,8 +29,11 @@ from sqlalchemy import (
 from ledger.core import durations
 from ledger.core.canonical import utc_timestamp
 from ledger.core.contract import parse_timestamp
+from ledger.core.spec import DECLARATION_TYPE as DECLARATION_TYPE  # the declared processing
 from ledger.core.spec import VOCABULARY_TYPE as VOCABULARY_TYPE  # the configuration in force
 from ledger.core.spec import is_system_type
+
+SYSTEM_FACTS = frozenset({VOCABULARY_TYPE, DECLARATION_TYPE})  # the ledger's records with facts
 
 metadata = MetaData()
 
@@ -166,9 +169,18 @@ settings = Table(  # the organisation's settings in force, one row per ledger.vo
     Column("organisation", Text),
 )
 
+declarations = Table(  # the declared processing in force, one row per ledger.declaration
+    "projection_declarations",
+    metadata,
+    Column("seq", Integer, primary_key=True),  # in force for the events recorded after it
+    Column("at", String(32), nullable=False, index=True),  # when the ledger recorded it
+    Column("digest", String(64), nullable=False),
+    Column("content", Text, nullable=False),  # canonical JSON (see ledger/declaration.py)
+)
+
 FACT_TABLES = (
     events, event_categories, event_subjects, holdings, erasures, shares, consents,
-    restrictions, notified, settings,
+    restrictions, notified, settings, declarations,
 )  # fmt: skip
 
 
@@ -243,7 +255,15 @@ def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
     """The rows one stored event adds to each fact table."""
     kind = event["type"]
     at = utc(event["at"])
-    if is_system_type(kind):  # the ledger's own records: only the settings are facts
+    if is_system_type(kind):  # the ledger's own records: the settings and declarations
+        if kind == DECLARATION_TYPE:
+            content = orjson.dumps(event.get("declaration"), option=orjson.OPT_SORT_KEYS)
+            return {
+                declarations: [
+                    {"seq": seq, "at": at, "digest": str(event.get("digest", "")),
+                     "content": content.decode()}
+                ]
+            }  # fmt: skip
         if kind != VOCABULARY_TYPE:
             return {}
         org = event.get("organisation")

@@ -539,8 +539,8 @@ def _refuse_outside(conn: Connection, position: int) -> None:
 
 def derive(row: StoredRow) -> dict[Table, list[tuple[Any, ...]]]:
     """The fact rows the chain's event *row* gives, per table, values in column order."""
-    if spec.is_system_type(row.type) and row.type != facts.VOCABULARY_TYPE:
-        return {}  # as the runner: of the ledger's own records only the settings are facts
+    if spec.is_system_type(row.type) and row.type not in facts.SYSTEM_FACTS:
+        return {}  # as the runner: of the ledger's own records, settings and declarations
     try:
         event = chain.parse(row.state).event
     except ValueError:

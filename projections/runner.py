@@ -238,8 +238,8 @@ class Runner:
             return start - 1, None
         batch: dict[Table, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
-            if spec.is_system_type(row.type) and row.type != facts.VOCABULARY_TYPE:
-                continue  # the ledger's own records: only the settings in force are facts
+            if spec.is_system_type(row.type) and row.type not in facts.SYSTEM_FACTS:
+                continue  # the ledger's own records: only settings and declarations are facts
             for table, new in facts.facts(row.sequence, chain.parse(row.state).event).items():
                 if new:
                     batch[table].extend(new)

@@ -10,6 +10,7 @@ from __future__ import annotations
 SYSTEM_PREFIX = "ledger."  # event types the ledger records itself; users may not
 VOCABULARY_TYPE = "ledger.vocabulary"  # the vocabulary and settings in force from here on
 SIGNING_KEY_TYPE = "ledger.signing_key"  # a checkpoint signing key; with "replaces", a handover
+DECLARATION_TYPE = "ledger.declaration"  # the declared processing (the notice), from here on
 RESERVED_ACTOR = "system:ledger"  # the actor of the ledger's own events
 RESERVED_SYSTEM = "ledger"  # the system named by a decrypting read the ledger audits
 
