@@ -56,6 +56,7 @@ events = Table(  # every event's searchable metadata: history, and the breach an
     Column("request", String(256), index=True),
     Column("breach", String(256), index=True),
     Column("detail", Text),  # request and breach events: their metadata (never personal values)
+    Column("purpose", String(256)),  # the purpose it names (an access's is nowhere else)
 )
 
 event_categories = Table(
@@ -290,6 +291,7 @@ def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
                 "breach": event.get("breach"),
                 "detail": orjson.dumps(event).decode()
                 if "request" in event or "breach" in event or "complaint" in event else None,
+                "purpose": event.get("purpose"),
             }
         ]
     }  # fmt: skip

@@ -265,37 +265,55 @@ def _restrict(holdings: dict[str, Holding], rows: list[Any]) -> None:
         if not any(covers(key, held) for held in holdings):
             holdings[key] = Holding(key, "held")  # becomes not_collected: no place
     for category, holding in holdings.items():
-        in_force: list[Restriction] = []
-        seen: set[int] = set()
         # an erasure of everything held ends what was restricted: nothing is left to restrict
         erased = [(h["at"], h["seq"]) for h in holding.history if h["event"] == "erased"]
-        ended = max(erased) if erased else None
-        for row in rows:
-            if row.seq in seen or not covers(row.category, category):
-                continue
-            if ended is not None and (row.at, row.seq) < ended:
-                continue
-            seen.add(row.seq)  # one event naming a key and its parent counts once
-            if row.kind == "restricted":
-                in_force.append(Restriction(row.category, row.ground, row.at, row.seq, row.system))
-            elif row.system is None:
-                in_force = []
-            else:
-                kept = []
-                for r in in_force:
-                    if r.system is None:
-                        if row.system not in r.lifted_in:
-                            r.lifted_in.append(row.system)
-                        kept.append(r)
-                    elif r.system != row.system:
-                        kept.append(r)
-                in_force = kept
+        in_force = restrictions_in_force(category, rows, max(erased) if erased else None)
         holding.restricted = in_force
         for place in holding.places:
-            place.restricted = any(
-                r.system == place.system or (r.system is None and place.system not in r.lifted_in)
-                for r in in_force
-            )
+            place.restricted = restricted_in(in_force, place.system)
+
+
+def restrictions_in_force(
+    category: str, rows: Iterable[Any], ended: tuple[str, int] | None = None
+) -> list[Restriction]:
+    """The restrictions (Art. 18) in force on *category* after *rows* (restriction rows in
+    (``at``, seq) order): each ``restricted`` covering it that no later ``restriction_lifted``
+    covering it ended, everywhere (no system) or in its system. Rows before *ended* (the
+    (``at``, seq) of an erasure of all that was held) count for nothing."""
+    in_force: list[Restriction] = []
+    seen: set[int] = set()
+    for row in rows:
+        if row.seq in seen or not covers(row.category, category):
+            continue
+        if ended is not None and (row.at, row.seq) < ended:
+            continue
+        seen.add(row.seq)  # one event naming a key and its parent counts once
+        if row.kind == "restricted":
+            in_force.append(Restriction(row.category, row.ground, row.at, row.seq, row.system))
+        elif row.system is None:
+            in_force = []
+        else:
+            kept = []
+            for r in in_force:
+                if r.system is None:
+                    if row.system not in r.lifted_in:
+                        r.lifted_in.append(row.system)
+                    kept.append(r)
+                elif r.system != row.system:
+                    kept.append(r)
+            in_force = kept
+    return in_force
+
+
+def restricted_in(in_force: Iterable[Restriction], system: str | None) -> bool:
+    """Whether a restriction of *in_force* applies in *system*: one of that system, or one of
+    everywhere not lifted there. With *system* None (a share, which names none), only the
+    restrictions of everywhere count."""
+    return any(
+        (r.system is None and (system is None or system not in r.lifted_in))
+        or (system is not None and r.system == system)
+        for r in in_force
+    )
 
 
 def must_tell(conn: Connection, *, subject: str, as_of: str) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from . import facts, integrity
 from .breaches import BreachTimeline, breaches
 from .complaints import Complaint, complaints
 from .consent import ConsentState, consents
+from .findings import Findings, findings
 from .integrity import Check, Comparison
 from .inventory import SubjectInventory, inventory, must_tell
 from .model import as_of_text, collector_paused
@@ -198,6 +199,19 @@ class Projections:
             return complaints(
                 conn, as_of=as_of_text(as_of), config=self.ledger.config, open_only=open_only
             )
+
+    def findings(
+        self, *, as_of: When = None, kind: str | None = None, subject: str | None = None
+    ) -> Findings:
+        """Where the ledger disagrees with the declaration in force or with a subject's choice
+        (../shared/FINDINGS.md), newest first: see :func:`.findings.findings`. LedgerError for
+        an unknown *kind*."""
+        subject, kind = filter_text("subject", subject), filter_text("kind", kind)
+        with self._answering() as conn, collector_paused():
+            return findings(
+                conn, as_of=as_of_text(as_of), config=self.ledger.config, kind=kind,
+                subject=subject,
+            )  # fmt: skip
 
     def breaches(self, *, breach: str | None = None, as_of: When = None) -> list[BreachTimeline]:
         breach = filter_text("breach", breach)
