@@ -13,7 +13,7 @@ Invariants:
 - consent, objection and restriction cover a key and its descendants only (EVENTS.md,
   "Category matching"); a declared purpose or category key covers its descendants;
 - the declaration in force for an event is the one with the greatest sequence below the
-  event's (decl_format.md), among the declarations recorded (``at``) by *as_of*; without one,
+  event's (decl_format.md), by sequence alone (so for any *as_of*); without one,
   ``undeclared_*``, ``basis_mismatch`` and declared retention are not judged for the event;
 - each table is read once, in one ordered query, and walked once per subject.
 """
@@ -158,7 +158,7 @@ def findings(
     del config  # kept in the signature beside the other projections'
     if kind is not None and kind not in KINDS:
         raise LedgerError(f"unknown finding kind {kind!r}: one of {', '.join(KINDS)}")
-    declarations = _declarations(conn, as_of)
+    declarations = _declarations(conn)
     uses = _uses(conn, as_of, subject)
     found: list[Finding] = []
     not_judged = [0, 0, 0]
@@ -196,9 +196,11 @@ def findings(
 # -- reading the facts: one ordered query per table -----------------------------------------------
 
 
-def _declarations(conn: Connection, as_of: str) -> list[_Declaration]:
+def _declarations(conn: Connection) -> list[_Declaration]:
+    """Every declaration, by sequence: one is in force for the events recorded after it,
+    whatever their valid time (a declaration's ``at`` is when it was recorded)."""
     d = facts.declarations
-    query = select(d.c.seq, d.c.content).where(d.c.at <= as_of).order_by(d.c.seq)
+    query = select(d.c.seq, d.c.content).order_by(d.c.seq)
     return [_Declaration(row.seq, orjson.loads(row.content)) for row in conn.execute(query)]
 
 
