@@ -29,6 +29,7 @@ from ledger.verification.checker import VerifyReport
 from .breaches import BreachTimeline
 from .clock import local_date
 from .complaints import Complaint
+from .findings import KINDS, Finding
 from .integrity import Comparison
 from .inventory import SubjectInventory
 from .model import as_of_text
@@ -714,4 +715,41 @@ def complaints_section(found: Sequence[Complaint]) -> str:
                             row_classes=classes))  # fmt: skip
     else:
         parts.append("<p>No complaint on the ledger at this moment.</p>")
+    return "".join(parts) + "</section>"
+
+
+# -- findings (../shared/FINDINGS.md) ------------------------------------------------------------
+
+
+def findings_section(found: Sequence[Finding]) -> str:
+    """Findings at the report's moment: counts per kind, then each finding newest first with
+    the events that show it (their sequences), so an auditor can check it from the events."""
+    parts = ['<section id="findings"><h2>Findings</h2>',
+             '<p class="muted">Where what the ledger shows was done disagrees with the '
+             "declaration in force, or breaks a subject's choice. Derived from the chain for "
+             "this moment, never stored; each names the events that show it.</p>"]  # fmt: skip
+    counts = Counter(f.kind for f in found)
+    if not found:
+        parts.append("<p>No finding at this moment.</p>")
+    else:
+        parts.append(_table(["kind", "findings"],
+                            [[f"<code>{e(kind)}</code>", e(counts[kind])]
+                             for kind in KINDS if counts[kind]],
+                            caption="Findings per kind", cls="counts"))  # fmt: skip
+        rows = []
+        for f in found:
+            where = " ".join(x for x in (f.recipient, f.country) if x) or None
+            rows.append([f"<code>{e(f.kind)}</code>", _stamp(f.at), _nowrap(f.subject or "—"),
+                         f"<code>{e(f.purpose)}</code>", f"<code>{e(f.category)}</code>",
+                         e(where), _nowrap(", ".join(map(str, f.sequences))),
+                         e(f.detail)])  # fmt: skip
+        parts.append(_table(["kind", "arose", "subject", "purpose", "category",
+                             "recipient / country", "events", "detail"], rows,
+                            row_classes=["late"] * len(rows)))  # fmt: skip
+    not_judged = getattr(found, "not_judged", None)
+    if not_judged is not None:
+        parts.append(f'<p class="muted">No declaration in force for {e(not_judged.events)} '
+                     f"processing events (sequences {e(not_judged.first)} to "
+                     f"{e(not_judged.last)}): the undeclared kinds and basis_mismatch are not "
+                     "judged for them.</p>")  # fmt: skip
     return "".join(parts) + "</section>"

@@ -500,3 +500,65 @@ def test_cli_findings_table_json_and_kind(
     assert orjson.loads(early.stdout) == []
     wrong = runner.invoke(cli, [*base, "findings", "--kind", "late_breach"])
     assert wrong.exit_code == 2 and "processing_after_withdrawal" in wrong.output
+
+
+def test_the_ledgers_own_decrypting_read_is_an_access(ledger: Ledger) -> None:
+    """A read through the ledger (recorded as ``accessed`` in system ``ledger``) after the
+    consent was withdrawn is processing after withdrawal like any other access."""
+    record(ledger, choice("consent_given", "cust-20", "2026-03-01T08:00:00Z", EMAIL))
+    record(ledger, {**collected("cust-20", "2026-03-01T09:00:00Z", ["user.contact.email"],
+                                purpose=EMAIL, basis="consent"),
+                    "data": {"user.contact.email": "jo@school.example"}})  # fmt: skip
+    record(ledger, choice("consent_withdrawn", "cust-20", "2026-03-02T09:00:00Z", EMAIL))
+    ledger.read("cust-20", actor="staff:jsmith", purpose=EMAIL)
+    [finding] = found(ledger)
+    assert (finding.kind, finding.sequence) == ("processing_after_withdrawal", ledger.size)
+
+
+def test_late_objection_reaches_the_processing_after_it(ledger: Ledger) -> None:
+    """An objection recorded late, its valid time before an access already recorded: the
+    access is after it (valid time), the one before it is not."""
+    record(ledger, collected("cust-21", "2026-03-01T09:00:00Z", ["user.name"],
+                             basis="legitimate_interests"))  # fmt: skip
+    record(ledger, accessed("cust-21", "2026-03-02T09:00:00Z", ["user.name"]))
+    after = record(ledger, accessed("cust-21", "2026-03-04T09:00:00Z", ["user.name"]))
+    record(ledger, choice("objected", "cust-21", "2026-03-03T09:00:00Z", SUPPORT))
+    assert kinds(ledger) == [("processing_after_objection", after)]
+
+
+def test_access_basis_falls_back_to_the_single_declared_one(ledger: Ledger) -> None:
+    """With no collection for the purpose, the basis in force is the declaration's when it
+    declares exactly one: email marketing under consent, and no consent given."""
+    declare(ledger)
+    seq = record(ledger, accessed("cust-22", "2026-03-01T09:00:00Z", ["user.contact.email"],
+                                  EMAIL))  # fmt: skip
+    [finding] = found(ledger)
+    assert (finding.kind, finding.sequence) == ("consent_basis_without_consent", seq)
+    assert finding.sequences == [2, seq]  # the declaration shows the basis
+
+
+def test_rectifying_restricted_data_is_processing(ledger: Ledger) -> None:
+    """Art. 18(2): a rectification is processing other than storage; an erasure of all ends
+    the restriction (the inventory's rule), so a rectification after it is no finding."""
+    record(ledger, collected("cust-23", "2026-03-01T09:00:00Z", ["user.name"]))
+    record(ledger, _restricted("cust-23", "2026-03-02T09:00:00Z", ["user"]))
+    fix = {"type": "rectified", "actor": DPO, "subject": "cust-23", "categories": ["user.name"],
+           "system": "crm"}  # fmt: skip
+    seq = record(ledger, {**fix, "at": "2026-03-03T09:00:00Z"})
+    record(ledger, {"type": "erased", "at": "2026-03-04T09:00:00Z", "actor": DPO,
+                    "subject": "cust-23", "categories": ["*"], "reason": "request"})  # fmt: skip
+    record(ledger, collected("cust-23", "2026-03-05T09:00:00Z", ["user.name"]))
+    record(ledger, {**fix, "at": "2026-03-06T09:00:00Z"})
+    assert kinds(ledger) == [("restricted_processing", seq)]
+
+
+def test_report_section_counts_and_escapes(ledger: Ledger) -> None:
+    """findings_section: counts per kind, then each finding with its events, all escaped."""
+    from ledger.projections.report import findings_section
+
+    record(ledger, collected("<b>x</b>", "2026-03-01T09:00:00Z", ["user.name"], location="US"))
+    with Projections(ledger) as p:
+        html = findings_section(p.findings())
+        empty = findings_section(p.findings(as_of="2026-02-01T00:00:00Z"))
+    assert "transfer_without_mechanism" in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert "<b>x</b>" not in html and "No finding at this moment" in empty
