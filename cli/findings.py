@@ -27,7 +27,7 @@ else:
 def findings(
     settings: Settings, as_of: str | None, kind: str | None, subject: str | None, as_json: bool
 ) -> None:
-    """Findings: processing the declaration does not cover, or a subject's choice broken.
+    """Processing against the declaration or a choice.
 
     Counts per kind first, then each finding newest first with the events that show it
     (their sequences): processing after a consent withdrawn or an objection, consent claimed

@@ -105,24 +105,38 @@ def notices(conn: Connection, *, as_of: str, subject: str | None = None) -> Noti
         event["keys"].append(told_row.category)
     result = Notices()
     ordered = sorted(told.values(), key=lambda t: (t["at"], t["seq"]))
+    telling: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for event in ordered:
+        telling.setdefault((event["subject"], event["recipient"], event["change"]), []).append(
+            event
+        )
+    # per subject, the shares before the change reached so far: each recipient's categories,
+    # with the position of the first share of each (changes come in (at, seq) order, so each
+    # subject's shares are walked once, however many changes it has)
+    reached: dict[str, int] = {}
+    received: dict[str, dict[str, dict[str, int]]] = {}
     for change in changes.values():  # in (at, seq) order
-        recipients: list[str] = []
-        for share in shares.get(change["subject"], []):
-            if (share.at, share.seq) >= (change["at"], change["seq"]):
-                break  # shares come in (at, seq) order: the rest came after the change
-            if share.recipient not in recipients and any(
-                overlaps(key, share.category) for key in change["keys"]
-            ):
-                recipients.append(share.recipient)
+        mine, got = shares.get(change["subject"], []), received.setdefault(change["subject"], {})
+        at = reached.get(change["subject"], 0)
+        while at < len(mine) and (mine[at].at, mine[at].seq) < (change["at"], change["seq"]):
+            got.setdefault(mine[at].recipient, {}).setdefault(mine[at].category, at)
+            at += 1
+        reached[change["subject"]] = at
+        first: list[tuple[int, str]] = []
+        for recipient, categories in got.items():
+            hits = [position for category, position in categories.items()
+                    if any(overlaps(key, category) for key in change["keys"])]  # fmt: skip
+            if hits:
+                first.append((min(hits), recipient))
+        recipients = [recipient for _, recipient in sorted(first)]  # by the first share of it
         kind = CHANGES[change["type"]]
         for recipient in recipients:
             notice = Notice(change["subject"], recipient, kind, change["type"], change["at"],
                             change["seq"], change["keys"])  # fmt: skip
-            for event in ordered:
-                if (event["subject"] == notice.subject and event["recipient"] == recipient
-                        and event["change"] == kind and event["at"] >= notice.changed_at
-                        and any(overlaps(k, c) for k in event["keys"]
-                                for c in notice.categories)):  # fmt: skip
+            for event in telling.get((notice.subject, recipient, kind), []):
+                if event["at"] >= notice.changed_at and any(
+                        overlaps(k, c) for k in event["keys"]
+                        for c in notice.categories):  # fmt: skip
                     event["used"] = True
                     if not notice.told:
                         notice.told, notice.told_at = True, event["at"]
