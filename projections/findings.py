@@ -37,6 +37,7 @@ from ledger.errors import LedgerError
 
 from . import facts
 from .facts import add_duration, covers, moment, overlaps
+from .inventory import _tuples as rows_of
 from .inventory import inventory, restricted_in, restrictions_in_force
 from .notices import notices
 
@@ -205,9 +206,12 @@ def _declarations(conn: Connection) -> list[_Declaration]:
 
 
 def _in_force(declarations: list[_Declaration], seq: int) -> _Declaration | None:
-    """The declaration with the greatest sequence below *seq*."""
-    at = bisect.bisect_left([d.seq for d in declarations], seq) if declarations else 0
-    return declarations[at - 1] if at else None
+    """The declaration with the greatest sequence below *seq* (they come by sequence)."""
+    if not declarations or declarations[0].seq >= seq:
+        return None
+    if declarations[-1].seq < seq:
+        return declarations[-1]
+    return declarations[bisect.bisect_left(declarations, seq, key=lambda d: d.seq) - 1]
 
 
 def _uses(conn: Connection, as_of: str, subject: str | None) -> dict[str, list[_Use]]:
@@ -226,23 +230,23 @@ def _uses(conn: Connection, as_of: str, subject: str | None) -> dict[str, list[_
         held, shared = held.where(h.c.subject == subject), shared.where(s.c.subject == subject)
         accessed = accessed.where(ev.c.subject == subject)
     by_seq: dict[int, _Use] = {}
-    for seq, at, kind, who, purpose, basis, system, location, transfer, category in conn.execute(
-        held
+    for seq, at, kind, who, purpose, basis, system, location, transfer, category in rows_of(
+        conn, held
     ):
         use = by_seq.get(seq)
         if use is None:
             use = by_seq[seq] = _Use(seq, at, kind, who, purpose, basis, system, location,
                                      transfer)  # fmt: skip
         use.categories.append(category)
-    for seq, at, who, purpose, basis, country, transfer, recipient, category in conn.execute(
-        shared
+    for seq, at, who, purpose, basis, country, transfer, recipient, category in rows_of(
+        conn, shared
     ):
         use = by_seq.get(seq)
         if use is None:
             use = by_seq[seq] = _Use(seq, at, "shared", who, purpose, basis, None, country,
                                      transfer, recipient)  # fmt: skip
         use.categories.append(category)
-    for seq, at, who, purpose, system, category in conn.execute(accessed):
+    for seq, at, who, purpose, system, category in rows_of(conn, accessed):
         use = by_seq.get(seq)
         if use is None:
             use = by_seq[seq] = _Use(seq, at, "accessed", who, purpose, None, system)
