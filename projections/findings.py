@@ -15,6 +15,9 @@ Invariants:
 - the declaration in force for an event is the one with the greatest sequence below the
   event's (decl_format.md), by sequence alone (so for any *as_of*); without one,
   ``undeclared_*``, ``basis_mismatch`` and declared retention are not judged for the event;
+- the declaration is the organisation's own: processing it does as a processor for another
+  controller (a ``collected`` with ``role`` processor, and what follows it for that subject
+  and purpose) is not judged against it;
 - each table is read once, in one ordered query, and walked once per subject.
 """
 
@@ -105,6 +108,9 @@ class _Use:
     transfer: str | None = None
     recipient: str | None = None
     categories: list[str] = field(default_factory=list)
+    # for another controller (a processor's collection, or processing of what one collected
+    # for the purpose): its declared processing is that controller's, not ours
+    processor: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,7 +178,9 @@ def findings(
             if use.type == "rectified":
                 continue
             declared = _in_force(declarations, use.seq)
-            if declared is None:
+            if use.processor:
+                pass  # processing for another controller: its declaration, not ours
+            elif declared is None:
                 not_judged[0] += 1
                 not_judged[1] = min(not_judged[1] or use.seq, use.seq)
                 not_judged[2] = max(not_judged[2], use.seq)
@@ -218,7 +226,8 @@ def _uses(conn: Connection, as_of: str, subject: str | None) -> dict[str, list[_
     """Every processing event at or before *as_of*, per subject, its categories gathered."""
     h, s, ev, keyed = facts.holdings, facts.shares, facts.events, facts.event_categories
     held = select(h.c.seq, h.c.at, h.c.kind, h.c.subject, h.c.purpose, h.c.basis, h.c.system,
-                  h.c.location, h.c.transfer, h.c.category).where(h.c.at <= as_of)  # fmt: skip
+                  h.c.location, h.c.transfer, h.c.category, h.c.role
+                  ).where(h.c.at <= as_of)  # fmt: skip
     shared = select(s.c.seq, s.c.at, s.c.subject, s.c.purpose, s.c.basis, s.c.recipient_location,
                     s.c.transfer, s.c.recipient, s.c.category).where(s.c.at <= as_of)  # fmt: skip
     accessed = (
@@ -230,13 +239,13 @@ def _uses(conn: Connection, as_of: str, subject: str | None) -> dict[str, list[_
         held, shared = held.where(h.c.subject == subject), shared.where(s.c.subject == subject)
         accessed = accessed.where(ev.c.subject == subject)
     by_seq: dict[int, _Use] = {}
-    for seq, at, kind, who, purpose, basis, system, location, transfer, category in rows_of(
+    for seq, at, kind, who, purpose, basis, system, location, transfer, category, role in rows_of(
         conn, held
     ):
         use = by_seq.get(seq)
         if use is None:
             use = by_seq[seq] = _Use(seq, at, kind, who, purpose, basis, system, location,
-                                     transfer)  # fmt: skip
+                                     transfer, processor=role == "processor")  # fmt: skip
         use.categories.append(category)
     for seq, at, who, purpose, basis, country, transfer, recipient, category in rows_of(
         conn, shared
@@ -295,6 +304,7 @@ def _subject(
     purposes = {u.purpose for u in uses if u.purpose is not None}
     standing: dict[str, tuple[str, int, str, str]] = {}  # purpose: state, seq, at, its purpose
     collection: dict[str, tuple[str | None, int]] = {}  # purpose: basis, seq
+    processor: dict[str, bool] = {}  # purpose: whether its latest collection was a processor's
     restricted_keys = [(row.at, row.seq) for row in restrictions]
     next_consent = 0
     for use in uses:
@@ -318,6 +328,9 @@ def _subject(
             found += _choices(use, basis, said, shown, standing.get(use.purpose))
         if use.type == "collected" and use.purpose is not None:
             collection[use.purpose] = (use.basis, use.seq)
+            processor[use.purpose] = use.processor
+        elif use.purpose is not None and processor.get(use.purpose):
+            use.processor = True
         before = bisect.bisect_left(restricted_keys, here)
         if before:
             found += _restricted(use, basis, shown, restrictions[:before], erasures)

@@ -562,3 +562,45 @@ def test_report_section_counts_and_escapes(ledger: Ledger) -> None:
         empty = findings_section(p.findings(as_of="2026-02-01T00:00:00Z"))
     assert "transfer_without_mechanism" in html and "&lt;b&gt;x&lt;/b&gt;" in html
     assert "<b>x</b>" not in html and "No finding at this moment" in empty
+
+
+def test_processing_for_another_controller_is_not_judged_against_ours(ledger: Ledger) -> None:
+    """A processor's collection (Art. 28, 30(2)) follows the controller's instructions and
+    notice, not the organisation's declaration: no declared kind arises for it or for what
+    follows it for that subject and purpose; its own collection is the near miss."""
+    declare(ledger)
+    record(ledger, collected("ashby-1", "2026-03-01T09:00:00Z", ["user.account.username"],
+                             purpose="essential.service.security", basis="public_task",
+                             role="processor", controller="org:ashby-primary"))  # fmt: skip
+    record(ledger, accessed("ashby-1", "2026-03-02T09:00:00Z", ["user.account.username"],
+                            "essential.service.security"))  # fmt: skip
+    ours = record(ledger, collected("cust-30", "2026-03-01T09:00:00Z", ["user.account.username"],
+                                    purpose="essential.service.security"))  # fmt: skip
+    assert kinds(ledger, as_of=BEFORE_RETENTION) == [("undeclared_purpose", ours)]
+
+
+def _story_declaration() -> dict[str, Any]:
+    """The demo's privacy notice (DECLARATION_TOML) in the stored CONTENT shape."""
+    import tomllib
+
+    from ledger.demo.story import DECLARATION_TOML
+
+    content = tomllib.loads(DECLARATION_TOML)
+    for purpose in content["purposes"].values():
+        purpose.setdefault("retention", {})
+        for recipient in purpose.setdefault("recipients", []):
+            recipient.setdefault("transfer", None)
+    return content
+
+
+def test_the_demo_story_slips_are_found(ledger: Ledger, story: list[dict[str, Any]]) -> None:
+    """The seed company's story against its notice: the marketing email after cust-1001's
+    withdrawal, the call recording past the notice's 30 days, payment details to a training
+    supplier not declared for them."""
+    declare(ledger, _story_declaration())
+    ledger.record_many(story)
+    by_id = {e["id"]: n for n, e in enumerate(story, start=3) if "id" in e}
+    got = {(f.kind, f.sequence) for f in found(ledger, as_of="2026-12-01T00:00:00Z")}
+    assert ("processing_after_withdrawal", by_id["demo-058"]) in got
+    assert ("past_retention", by_id["demo-059"]) in got
+    assert ("undeclared_recipient", by_id["demo-060"]) in got
