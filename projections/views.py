@@ -19,12 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, Engine, and_, create_engine, select
 from sqlalchemy.engine import Connection
 
 from ledger.api import Ledger, export_view
 from ledger.core import chain
 from ledger.core.contract import filter_text
+from ledger.declaration import Declaration
 
 from . import facts, integrity
 from .breaches import BreachTimeline, breaches
@@ -198,6 +200,22 @@ class Projections:
             return complaints(
                 conn, as_of=as_of_text(as_of), config=self.ledger.config, open_only=open_only
             )
+
+    def declaration(self, *, as_of: When = None) -> Declaration | None:
+        """The declaration in force at *as_of*: the latest recorded (its recorded time, never
+        backdated) at or before it; None before the first."""
+        table = facts.declarations
+        query = (
+            select(table)
+            .where(table.c.at <= as_of_text(as_of))
+            .order_by(table.c.seq.desc())
+            .limit(1)
+        )
+        with self._answering() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return Declaration(row.seq, row.at, row.digest, orjson.loads(row.content))
 
     def breaches(self, *, breach: str | None = None, as_of: When = None) -> list[BreachTimeline]:
         breach = filter_text("breach", breach)
