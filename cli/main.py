@@ -770,6 +770,7 @@ def main() -> None:
 # The other command modules, one per command group, register their commands on `cli`.
 from . import bench as _bench  # noqa: E402, F401
 from . import bundle as _bundle  # noqa: E402, F401
+from . import declare as _declare  # noqa: E402, F401
 from . import keys as _keys  # noqa: E402, F401
 from . import proofs as _proofs  # noqa: E402, F401
 from . import questions as _questions  # noqa: E402, F401
