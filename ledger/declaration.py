@@ -222,8 +222,12 @@ class _Checker:
 
     # -- refusals: the path rendered with only safe names -----------------------------------
 
-    def refuse(self, why: str, path: Path, accepted: Sequence[str] = ()) -> InvalidDeclaration:
-        return InvalidDeclaration(why, path=path, shown=self.shown(path), accepted=accepted)
+    def refuse(
+        self, why: str, path: Path, accepted: Sequence[str] = (), *, shown: Path | None = None
+    ) -> InvalidDeclaration:
+        """*path* locates the line; *shown* (else *path*) is what the message names."""
+        named = self.shown(path if shown is None else shown)
+        return InvalidDeclaration(why, path=path, shown=named, accepted=accepted)
 
     def shown(self, path: Path) -> str | None:
         text = ""
@@ -265,7 +269,7 @@ class _Checker:
                 if isinstance(key, str) and key in FORMAT_KEYS:
                     raise self.refuse(f"is not a key of {what}", (*path, key), accepted)
                 why = f"an unknown key (key {position} of {what}) is not a key of {what}"
-                raise self.refuse(why, path, accepted)
+                raise self.refuse(why, (*path, key), accepted, shown=path)
         return value
 
     def items(self, value: Any, path: Path, *, empty: bool) -> list[Any]:
@@ -341,7 +345,11 @@ class _Checker:
             at = (*where, n) if where[-1] == "bases" else where
             if not isinstance(basis, str) or basis not in ENUMS["basis"]:
                 raise self.refuse("is not a lawful basis", at, ENUMS["basis"])
-        categories = self.keys("category", declared.get("categories"), (*path, "categories"),
+        if "categories" not in declared:
+            raise self.refuse(
+                "is required: the data-category keys processed", (*path, "categories")
+            )
+        categories = self.keys("category", declared["categories"], (*path, "categories"),
                                empty=False)  # fmt: skip
         return {
             "bases": self.unique(list(bases), where),
