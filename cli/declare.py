@@ -18,9 +18,9 @@ from .questions import _checked, _json, _projections, _table, _when, as_of_optio
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @pass_settings
 def declare(settings: Settings, file: Path) -> None:
-    """Record the declared processing (TOML), in force from now on.
+    """Record the declared processing, in force from now on.
 
-    Per purpose (a data-use key): the lawful bases, the categories, the subject categories,
+    FILE is TOML. Per purpose (a data-use key): the lawful bases, the categories, the subject categories,
     where the data is stored, the retention per category and the recipients; and the
     notice versions it matches (see docs/findings.md). Checked like events; a refusal names
     the line and key, and nothing is written. Declaring again what is in force records
@@ -47,9 +47,11 @@ def declare(settings: Settings, file: Path) -> None:
 @json_option
 @pass_settings
 def declaration(settings: Settings, as_of: str | None, as_json: bool) -> None:
-    """The declaration in force: the latest recorded at or before --as-of.
+    """Show the declaration in force (at --as-of).
 
-    Its sequence, recorded time and digest, then a row per purpose: bases, categories,
+    The latest recorded at or before --as-of (a declaration is in force from the time it
+    is recorded, never backdated): its sequence, recorded time and digest, then a row per
+    purpose: bases, categories,
     subject categories, locations, retention and recipients.
 
     Example:
