@@ -20,11 +20,11 @@ from .questions import _checked, _json, _projections, _table, _when, as_of_optio
 def declare(settings: Settings, file: Path) -> None:
     """Record the declared processing, in force from now on.
 
-    FILE is TOML. Per purpose (a data-use key): the lawful bases, the categories, the subject categories,
-    where the data is stored, the retention per category and the recipients; and the
-    notice versions it matches (see docs/findings.md). Checked like events; a refusal names
-    the line and key, and nothing is written. Declaring again what is in force records
-    nothing.
+    FILE is TOML. Per purpose (a data-use key): the lawful bases, the categories, the
+    subject categories, where the data is stored, the retention per category and the
+    recipients; and the notice versions it matches (see docs/findings.md). Checked like
+    events; a refusal names the line and key, and nothing is written. Declaring again
+    what is in force records nothing.
 
     Example:
 

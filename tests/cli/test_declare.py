@@ -102,7 +102,8 @@ def test_declaring_the_same_again_records_nothing(run: Any, tmp_path: Path) -> N
     again = run("declare", path)
     assert again.exit_code == 0
     assert "unchanged" in again.stdout and _size(run) == size
-    assert DECLARED.match(first.stdout).group(2) == DECLARED.match(again.stdout).group(2)  # type: ignore[union-attr]
+    digests = [DECLARED.match(r.stdout) for r in (first, again)]
+    assert digests[0] and digests[1] and digests[0].group(2) == digests[1].group(2)
 
 
 @pytest.mark.parametrize("name", ["lower_case_country", "missing_transfer_for_us",
