@@ -109,12 +109,28 @@ def parse_declaration(text: str, vocabulary: Vocabulary) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         found = _TOML_LINE.search(message)
-        why = f"not valid TOML ({_TOML_LINE.sub('', message) or 'syntax error'})"
+        why = f"not valid TOML ({_toml_problem(_TOML_LINE.sub('', message))})"
         raise InvalidDeclaration(why, line=int(found.group(1)) if found else None) from None
     try:
         return check_declaration(raw, vocabulary)
     except InvalidDeclaration as exc:
         raise exc.on_line(_Lines(text).find(exc.path)) from None
+
+
+# tomllib's messages that quote a key (which could be personal data), said without it
+_KEY_PROBLEMS = {
+    "Cannot declare": "a key or table is declared twice",
+    "Duplicate inline table key": "an inline table gives a key twice",
+    "Cannot mutate immutable namespace": "a table is extended after it was written whole",
+    "Cannot redefine namespace": "a table is defined again",
+}
+
+
+def _toml_problem(message: str) -> str:
+    for start, said in _KEY_PROBLEMS.items():
+        if message.startswith(start):
+            return said
+    return message or "a syntax error"
 
 
 class _Lines:

@@ -199,6 +199,13 @@ def test_a_refusal_never_quotes_a_value() -> None:
         assert "bloggs" not in message and "7700" not in message, message
 
 
+def test_a_toml_refusal_never_quotes_a_key() -> None:
+    twice = '"jo.bloggs@example.com" = 1\n"jo.bloggs@example.com" = 2\n'
+    found = _refusal(twice)
+    assert found.line == 2 and "bloggs" not in str(found)
+    assert "declared twice" in str(found)
+
+
 def test_a_missing_transfer_names_the_accepted_mechanisms() -> None:
     found = _refusal(REFUSALS["missing_transfer_for_us"][0])
     assert found.accepted == TRANSFER_MECHANISMS
