@@ -200,7 +200,7 @@ def test_a_refusal_never_quotes_a_value() -> None:
 
 
 def test_a_toml_refusal_never_quotes_a_key() -> None:
-    twice = '"jo.bloggs@example.com" = 1\n"jo.bloggs@example.com" = 2\n'
+    twice = '["jo.bloggs@example.com"]\n["jo.bloggs@example.com"]\n'
     found = _refusal(twice)
     assert found.line == 2 and "bloggs" not in str(found)
     assert "declared twice" in str(found)
