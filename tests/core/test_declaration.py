@@ -367,3 +367,17 @@ def test_a_read_only_store_refuses_a_declaration(ledger: Ledger) -> None:
         with pytest.raises(ReadOnlyStore):
             replica.declare(_edit('"P30D"', '"P60D"'))
         assert len(replica.declarations()) == 1
+
+
+def test_replay_flags_a_recorded_declaration_not_as_the_ledger_writes_one(ledger: Ledger) -> None:
+    raw = {"purposes": {SUPPORT: {"basis": "contract", "categories": ["user.name"]}}}
+    ledger.record_system({"type": DECLARATION_TYPE, "actor": RESERVED_ACTOR,
+                          "declaration": raw, "digest": digest(raw)})  # fmt: skip
+    normal = check_declaration(raw, VOCABULARY)
+    ledger.record_system({"type": DECLARATION_TYPE, "actor": RESERVED_ACTOR,
+                          "declaration": normal, "digest": "0" * 64})  # fmt: skip
+    problems = [f.problem for f in ledger.revalidate()]
+    assert problems == [
+        "declaration record: its content is not in normal form",
+        "declaration record: its digest is not its content's",
+    ]
