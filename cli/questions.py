@@ -190,12 +190,18 @@ def ropa(settings: Settings, fmt: str, as_of: str | None, as_json: bool) -> None
                          ("configuration recorded", recorded),
                          ("not declared", ", ".join(record.missing) or "none")):  # fmt: skip
         click.echo(f"{label + ':':<24}{value}")
+    notice = record.declaration
+    click.echo(f"{'declaration in force:':<24}" + (
+        f"sequence {notice.sequence}, recorded {rfc3339(notice.at)}, digest {notice.digest[:16]}"
+        if notice else "none (`ledger declare` records the privacy notice)"))  # fmt: skip
     click.echo("")
     _table(
-        ["purpose", "individuals", "data", "bases", "recipients", "transfers", "retention",
-         "not declared", "flags"],
+        ["purpose", "individuals", "data", "bases", "declared bases", "recipients", "transfers",
+         "retention", "not declared", "flags"],
         [[r.purpose, ", ".join(r.subject_categories), len(r.data_categories),
-          ", ".join(r.lawful_bases_cited), ", ".join(r.recipients) or "-",
+          ", ".join(r.lawful_bases_cited),
+          ", ".join(r.declared.bases) if r.declared else ("NOT IN IT" if notice else "-"),
+          ", ".join(r.recipients) or "-",
           ", ".join(f"{t.kind} {t.country} ({t.safeguard})" for t in r.transfers) or "-",
           ", ".join(r.retention), ", ".join(r.missing) or "-", len(r.flags)]
          for r in record.purposes],

@@ -37,8 +37,10 @@ from .report_svg import Step, clock, consent_chart, segments, short, timeline, w
 from .requests import Pause, RequestClock
 from .ropa import (
     NOT_DECLARED,
+    PurposeRecord,
     Record,
     consent_text,
+    declared_text,
     retention_text,
     transfer_text,
 )
@@ -505,6 +507,7 @@ def ropa_section(record: Record, controller: str | None = None) -> str:
             ("Subjects · events", f"{e(r.subjects)} · {e(r.events)}"),
             ("Not declared", _missing(r.missing)),
             ("Flags", _flags(r.flags)),
+            *_declared_rows(r, record),
         ], f"Record of processing for {r.purpose}"))  # fmt: skip
     for p in record.processor:
         parts.append(f'<h3 class="processor">As processor for <code>{e(p.controller)}</code> '
@@ -536,6 +539,19 @@ def ropa_section(record: Record, controller: str | None = None) -> str:
     else:
         parts.append("<p>No transfer abroad recorded.</p>")
     return "".join(parts) + "</section>"
+
+
+def _declared_rows(r: PurposeRecord, record: Record) -> list[tuple[str, str]]:
+    """What the declaration in force says of the purpose, beside what the events show."""
+    if record.declaration is None:
+        return [("Declared (the notice)", "no declaration in force")]
+    if r.declared is None:
+        return [("Declared (the notice)", '<strong class="bad">not in the declaration</strong>')]
+    text = declared_text(r.declared)
+    names = {"bases": "lawful bases", "categories": "categories",
+             "subject_categories": "individuals", "locations": "stored in",
+             "retention": "retention", "recipients": "recipients"}  # fmt: skip
+    return [(f"Declared: {names[k]}", e(v or "—")) for k, v in text.items()]
 
 
 def _joined(values: Sequence[str]) -> str:

@@ -109,6 +109,39 @@ class PurposeRecord:
     events: int = 0
     missing: list[str] = field(default_factory=list)  # declared facts the record lacks
     flags: list[str] = field(default_factory=list)
+    # what the declaration in force says of the purpose (`ledger declare`), beside what the
+    # events show: None when no declaration is in force, or it does not declare the purpose
+    declared: Declared | None = None
+
+
+@dataclass
+class Declared:
+    """One purpose as the declaration (the privacy notice as data) says it is processed."""
+
+    bases: list[str]
+    categories: list[str]
+    subject_categories: list[str]
+    locations: list[str]
+    retention: dict[str, str]
+    recipients: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> Declared:
+        return cls(
+            list(entry.get("bases", [])), list(entry.get("categories", [])),
+            list(entry.get("subject_categories", [])), list(entry.get("locations", [])),
+            dict(entry.get("retention", {})), list(entry.get("recipients", [])),
+        )  # fmt: skip
+
+
+@dataclass
+class DeclarationInForce:
+    """Which declaration the record's declared side comes from."""
+
+    sequence: int
+    at: str  # when the ledger recorded it (it is in force from then)
+    digest: str
+    notices: list[str]
 
 
 @dataclass
@@ -150,6 +183,23 @@ class Record:
     purposes: list[PurposeRecord] = field(default_factory=list)
     processor: list[ProcessorRecord] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # organisation facts not declared
+    declaration: DeclarationInForce | None = None  # None: nothing declared at this moment
+
+
+def declaration_at(
+    conn: Connection, as_of: str
+) -> tuple[DeclarationInForce, dict[str, Any]] | None:
+    """The declaration in force at *as_of*: the latest the ledger recorded at or before it,
+    with its content; None before the first."""
+    table = facts.declarations
+    row = conn.execute(
+        select(table).where(table.c.at <= as_of).order_by(table.c.seq.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    content = orjson.loads(row.content) or {}
+    found = DeclarationInForce(row.seq, row.at, row.digest, list(content.get("notices", [])))
+    return found, content
 
 
 def ropa(conn: Connection, *, as_of: str, name: str) -> Record:
@@ -220,6 +270,14 @@ def ropa(conn: Connection, *, as_of: str, name: str) -> Record:
         done.flags = [_transfer_flag(t) for t in done.transfers if t.flagged]
         done.subjects = len(subjects["\0" + controller])
         done.events = len(seqs["\0" + controller])
+    in_force = declaration_at(conn, as_of)
+    if in_force is not None:
+        record.declaration, content = in_force
+        for purpose, entry in (content.get("purposes") or {}).items():
+            if purpose not in own:  # declared, but nothing of it recorded yet
+                own[purpose] = PurposeRecord(purpose)
+                own[purpose].flags.append("declared, but the ledger shows no processing for it")
+            own[purpose].declared = Declared.of(entry)
     record.purposes = [own[p] for p in sorted(own)]
     record.processor = [processing[c] for c in sorted(processing)]
     return record
@@ -398,6 +456,8 @@ CSV_COLUMNS = (
     "transfers", "retention", "retention_by_category", "security_measures", "sources",
     "consent_record", "legitimate_interest_assessment", "dpia", "automated_decision_making",
     "systems", "subjects", "events", "missing", "flags", "configuration_recorded_at",
+    "declared_bases", "declared_categories", "declared_subject_categories",
+    "declared_locations", "declared_retention", "declared_recipients", "declaration_digest",
 )  # fmt: skip
 
 
@@ -430,6 +490,7 @@ def to_csv(record: Record) -> str:
             "dpia": r.dpia, "automated_decision_making": r.automated_decision_making,
             "systems": _joined(r.systems), "subjects": r.subjects, "events": r.events,
             "missing": _joined([*record.missing, *r.missing]), "flags": _joined(r.flags),
+            **_declared_columns(r.declared, record.declaration),
         })  # fmt: skip
     for p in record.processor:
         writer.writerow({
@@ -443,6 +504,40 @@ def to_csv(record: Record) -> str:
             "flags": _joined(p.flags),
         })  # fmt: skip
     return out.getvalue()
+
+
+def declared_text(declared: Declared) -> dict[str, str]:
+    """What a purpose's declaration says, as text per field (CSV cells, the report, tables)."""
+    return {
+        "bases": "; ".join(basis_text(b) for b in declared.bases),
+        "categories": "; ".join(declared.categories),
+        "subject_categories": "; ".join(declared.subject_categories),
+        "locations": "; ".join(declared.locations),
+        "retention": "; ".join(f"{c}: {d}" for c, d in sorted(declared.retention.items())),
+        "recipients": "; ".join(
+            f"{r['id']} {r['country']}"
+            + (f" ({r['transfer']})" if r.get("transfer") else "")
+            + f": {', '.join(r.get('categories', []))}"
+            for r in declared.recipients
+        ),
+    }
+
+
+def _declared_columns(
+    declared: Declared | None, declaration: DeclarationInForce | None
+) -> dict[str, str]:
+    if declaration is None:
+        return {"declared_bases": "no declaration in force"}
+    if declared is None:
+        return {
+            "declared_bases": "not in the declaration",
+            "declaration_digest": declaration.digest,
+        }
+    text = declared_text(declared)
+    return {
+        **{f"declared_{name}": value for name, value in text.items()},
+        "declaration_digest": declaration.digest,
+    }
 
 
 def _joined(values: Any) -> str:

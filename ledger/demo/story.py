@@ -50,6 +50,72 @@ security_measures = "values encrypted at rest per subject and category; MFA for 
 TLS in transit; quarterly access reviews; tamper-evident audit ledger"
 """
 
+# The seed company's privacy notice as its declaration (`ledger declare`): what it says it
+# does, against which the findings judge what the story shows it did.
+DECLARATION_TOML = """\
+notices = ["privacy-notice-v3"]
+
+[purposes."essential.service.operations.support"]
+bases = ["contract", "legitimate_interests"]
+categories = ["user.name", "user.contact", "user.workplace", "user.job_title",
+              "user.content.private"]
+subject_categories = ["customer"]
+locations = ["GB", "IE", "US"]
+retention = { "user.content.private" = "P30D", "user.contact" = "P6Y" }
+
+[purposes."essential.service.internet_provision"]
+bases = ["contract"]
+categories = ["user.name", "user.contact.address", "user.device.ip_address"]
+subject_categories = ["customer"]
+locations = ["GB"]
+
+[[purposes."essential.service.internet_provision".recipients]]
+id = "isp:fibrelink"
+country = "GB"
+categories = ["user.name", "user.contact.address", "user.device.ip_address"]
+
+[purposes."essential.service"]
+bases = ["contract", "legitimate_interests"]
+categories = ["user.name", "user.contact", "user.workplace", "user.job_title", "user.content",
+              "user.payment"]
+subject_categories = ["customer", "trainee"]
+locations = ["GB", "DE"]
+
+[[purposes."essential.service".recipients]]
+id = "sup:skills-academy"
+country = "GB"
+categories = ["user.name", "user.contact", "user.content"]
+
+[[purposes."essential.service".recipients]]
+id = "sup:edu-procure"
+country = "DE"
+categories = ["user.name", "user.contact", "user.workplace", "user.job_title", "user.payment"]
+
+[purposes."essential.service.payment_processing"]
+bases = ["contract"]
+categories = ["user.name", "user.financial", "user.payment"]
+subject_categories = ["customer"]
+locations = ["GB", "US"]
+
+[[purposes."essential.service.payment_processing".recipients]]
+id = "proc:payflow-us"
+country = "US"
+transfer = "dpf"
+categories = ["user.name", "user.financial.credit_card", "user.payment"]
+
+[purposes."marketing.communications.email"]
+bases = ["consent"]
+categories = ["user.name", "user.contact.email"]
+subject_categories = ["customer"]
+locations = ["GB"]
+
+[purposes."essential.legal_obligation"]
+bases = ["legal_obligation"]
+categories = ["user"]
+subject_categories = ["customer", "trainee"]
+locations = ["GB"]
+"""
+
 SUPPORT = "essential.service.operations.support"
 SECURITY = "essential.service.security"
 SCHOOL = "org:ashby-primary"  # a client school Northgate runs the network for, as its processor
@@ -715,6 +781,44 @@ def events() -> list[dict[str, Any]]:
             "subject": "cust-1002",
             "request": "DSR-2026-012",
             "outcome": "fulfilled",
+        },
+        # -- slips the findings catch against the declaration (the privacy notice) ----------
+        {
+            "id": "demo-058",  # a marketing email after cust-1001 withdrew consent (12 Mar)
+            "type": "accessed",
+            "at": "2026-06-20T08:00:00Z",
+            "actor": "svc:mailer",
+            "subject": "cust-1001",
+            "categories": ["user.contact.email"],
+            "purpose": MARKETING,
+            "system": "mailer",
+        },
+        {
+            "id": "demo-059",  # a call recording with no retention: the notice's 30 days apply
+            "type": "collected",
+            "at": "2026-08-03T10:00:00Z",
+            "actor": "svc:telephony",
+            "subject": "cust-1003",
+            "categories": ["user.content.private"],
+            "purpose": SUPPORT,
+            "basis": "legitimate_interests",
+            "source": "support line call recording",
+            "system": "telephony",
+            "location": "IE",
+            "subject_category": "customer",
+            "data": {"user.content.private": "call-2026-08-03-1000.opus (6m40s)"},
+        },
+        {
+            "id": "demo-060",  # payment details to a training supplier: not in the notice
+            "type": "shared",
+            "at": "2026-08-12T14:00:00Z",
+            "actor": "staff:aday",
+            "subject": "cust-1002",
+            "categories": ["user.financial.credit_card"],
+            "purpose": "essential.service",
+            "basis": "contract",
+            "recipient": "sup:skills-academy",
+            "recipient_location": "GB",
         },
     ]
     return story

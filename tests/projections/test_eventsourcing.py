@@ -35,12 +35,15 @@ from ledger.projections.integrity import NAME
 
 README = Path(__file__).parents[2] / "README.md"
 
-# By hand from the story's four `shared` events (demo-009, -010, -012, -013).
+# By hand from the story's five `shared` events (demo-009, -010, -012, -013, -060).
 STORY_SHARES = {
     "isp:fibrelink": {"cust-1001": ["user.contact.address", "user.name"]},
     "proc:payflow-us": {"cust-1002": ["user.financial.credit_card", "user.name"]},
     "sup:edu-procure": {"cust-1003": ["user.job_title", "user.name", "user.workplace"]},
-    "sup:skills-academy": {"cust-1004": ["user.contact.email", "user.name"]},
+    "sup:skills-academy": {
+        "cust-1002": ["user.financial.credit_card"],
+        "cust-1004": ["user.contact.email", "user.name"],
+    },
 }
 NEW_SHARE = {
     "type": "shared", "at": "2026-06-03T10:00:00Z", "actor": "staff:aday", "subject": "cust-1002",

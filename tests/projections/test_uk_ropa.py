@@ -490,7 +490,8 @@ def test_json_shape(filled: Ledger) -> None:
     """The JSON is the record's own structure: the organisation, the purposes, the Art. 30(2)
     part and what is missing; times in RFC 3339."""
     found = orjson.loads(orjson.dumps(plain(_record(filled))))
-    assert set(found) == {"controller", "purposes", "processor", "missing"}
+    assert set(found) == {"controller", "purposes", "processor", "missing", "declaration"}
+    assert found["declaration"] is None  # the story alone declares nothing
     assert set(found["controller"]) == {"name", "contact", "dpo", "representative",
                                         "security_measures", "recorded_at"}  # fmt: skip
     assert found["controller"]["recorded_at"].endswith("Z")
@@ -533,3 +534,68 @@ def test_the_ropa_command_in_each_format(run: Any) -> None:
     found = orjson.loads(run("ropa", "--format", "json").stdout)
     assert found["processor"][0]["controller"] == "org:ashby-primary"
     assert found["controller"]["name"] == "Northgate IT Services Ltd"
+
+
+# -- declared beside observed (issue 16: the declaration) ----------------------------------------
+
+
+def _declare(ledger: Ledger, content: dict[str, Any]) -> None:
+    """A declaration as the ledger records it (`ledger declare` validates the file first)."""
+    import hashlib
+
+    from ledger.core.canonical import canonical
+    from ledger.core.spec import DECLARATION_TYPE, RESERVED_ACTOR
+
+    ledger.record_system({"type": DECLARATION_TYPE, "actor": RESERVED_ACTOR,
+                          "declaration": content,
+                          "digest": hashlib.sha256(canonical(content)).hexdigest()})  # fmt: skip
+
+
+def test_the_record_shows_what_was_declared_beside_what_happened(filled: Ledger) -> None:
+    """FINDINGS.md: the record of processing takes declared bases, recipients and retention
+    from the declaration in force, beside what the ledger saw (Art. 30(1) stops being a
+    hand-kept document). A purpose declared but never processed is listed and flagged; one
+    processed but not declared says so; before the declaration was recorded, none is in
+    force."""
+    content = {
+        "notices": ["privacy-notice-v3"],
+        "purposes": {
+            "essential.service.internet_provision": {
+                "bases": ["contract"], "categories": ["user.name", "user.contact.address"],
+                "subject_categories": ["customer"], "locations": ["GB"],
+                "retention": {"user.contact.address": "P6Y"},
+                "recipients": [{"id": "isp:fibrelink", "country": "GB", "transfer": None,
+                                "categories": ["user.name", "user.contact.address"]}],
+            },
+            "functional.service.improve": {
+                "bases": ["legitimate_interests"], "categories": ["user.device"],
+                "subject_categories": [], "locations": ["GB"], "retention": {},
+                "recipients": [],
+            },
+        },
+    }  # fmt: skip
+    before = Projections(filled)
+    with before:
+        assert before.ropa().declaration is None
+    _declare(filled, content)
+    with Projections(filled) as p:
+        record = p.ropa()
+        rows = list(csv.DictReader(io.StringIO(p.ropa_csv())))
+    assert record.declaration is not None and record.declaration.notices == ["privacy-notice-v3"]
+    by_purpose = {r.purpose: r for r in record.purposes}
+    isp = by_purpose["essential.service.internet_provision"]
+    assert isp.declared is not None and isp.declared.bases == ["contract"]
+    assert isp.recipients == ["isp:fibrelink"]  # observed, beside the declared recipient
+    assert [d["id"] for d in isp.declared.recipients] == ["isp:fibrelink"]
+    improve = by_purpose["functional.service.improve"]
+    assert (improve.events, improve.flags) == (
+        0, ["declared, but the ledger shows no processing for it"],
+    )  # fmt: skip
+    assert by_purpose["essential.service.payment_processing"].declared is None
+    cells = {row["purpose"]: row for row in rows if row["part"] == "30(1)"}
+    assert cells["essential.service.internet_provision"]["declared_recipients"] == (
+        "isp:fibrelink GB: user.name, user.contact.address"
+    )
+    assert cells["essential.service.payment_processing"]["declared_bases"] == (
+        "not in the declaration"
+    )

@@ -47,9 +47,9 @@ def test_rotation_rewraps_every_key_and_destroys_the_old_ones(
     result = CliRunner().invoke(cli, ["--db", url, "--keys", str(keys), "--config",
                                       str(config_path), "keys", "rotate"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    # cust-1001 7 categories, cust-1002 8, cust-1003 5, ashby-staff-017 2; cust-1004's keys
+    # cust-1001 7 categories, cust-1002 8, cust-1003 6, ashby-staff-017 2; cust-1004's keys
     # were destroyed
-    assert "re-wrapped 22 data keys" in result.stdout
+    assert "re-wrapped 23 data keys" in result.stdout
     slots = (keys / "kek.slots").read_bytes()
     assert not any(key in slots for key in old)  # every old generation overwritten in place
     assert {g.bucket: g.number - 1 for g in load_keys(keys, env={}).generations()} == numbers
