@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import ColumnElement, Engine, and_, create_engine, select
 from sqlalchemy.engine import Connection
 
@@ -37,7 +36,7 @@ from .inventory import SubjectInventory, inventory, must_tell
 from .model import as_of_text, collector_paused
 from .notices import Notices, notices
 from .requests import RequestClock, requests
-from .ropa import Record, ropa, to_csv
+from .ropa import Record, declaration_at, ropa, to_csv
 from .runner import Runner, Status
 
 When = datetime | str | None
@@ -204,18 +203,12 @@ class Projections:
     def declaration(self, *, as_of: When = None) -> Declaration | None:
         """The declaration in force at *as_of*: the latest recorded (its recorded time, never
         backdated) at or before it; None before the first."""
-        table = facts.declarations
-        query = (
-            select(table)
-            .where(table.c.at <= as_of_text(as_of))
-            .order_by(table.c.seq.desc())
-            .limit(1)
-        )
         with self._answering() as conn:
-            row = conn.execute(query).first()
-        if row is None:
+            found = declaration_at(conn, as_of_text(as_of))
+        if found is None:
             return None
-        return Declaration(row.seq, row.at, row.digest, orjson.loads(row.content))
+        head, content = found
+        return Declaration(head.sequence, head.at, head.digest, content)
 
     def breaches(self, *, breach: str | None = None, as_of: When = None) -> list[BreachTimeline]:
         breach = filter_text("breach", breach)

@@ -381,3 +381,13 @@ def test_replay_flags_a_recorded_declaration_not_as_the_ledger_writes_one(ledger
         "declaration record: its content is not in normal form",
         "declaration record: its digest is not its content's",
     ]
+
+
+def test_the_seed_companys_notice_is_a_valid_declaration(ledger: Ledger) -> None:
+    from ledger.demo.story import DECLARATION_TOML
+
+    receipt = ledger.declare(DECLARATION_TOML)
+    assert receipt.recorded
+    content = ledger.declarations()[-1].content
+    assert "marketing.communications.email" in content["purposes"]
+    assert ledger.revalidate() == []
