@@ -666,6 +666,8 @@ def demo(parent: Path) -> None:
         "consent",
         "requests",
         "breach INC-2026-001",
+        "declaration",
+        "findings",
         "notices",
         "complaints",
         "subject cust-1003",
