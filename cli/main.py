@@ -666,6 +666,8 @@ def demo(parent: Path) -> None:
         "consent",
         "requests",
         "breach INC-2026-001",
+        "declaration",
+        "findings",
         "notices",
         "complaints",
         "subject cust-1003",
@@ -770,6 +772,7 @@ def main() -> None:
 # The other command modules, one per command group, register their commands on `cli`.
 from . import bench as _bench  # noqa: E402, F401
 from . import bundle as _bundle  # noqa: E402, F401
+from . import declare as _declare  # noqa: E402, F401
 from . import findings as _findings  # noqa: E402, F401
 from . import keys as _keys  # noqa: E402, F401
 from . import proofs as _proofs  # noqa: E402, F401

@@ -41,7 +41,13 @@ from ledger.core import chain
 from ledger.core.canonical import utc_timestamp
 from ledger.core.chain import keymap_digest
 from ledger.core.contract import filter_text, validate
-from ledger.core.spec import RESERVED_ACTOR, RESERVED_SYSTEM, VOCABULARY_TYPE, is_system_type
+from ledger.core.spec import (
+    DECLARATION_TYPE,
+    RESERVED_ACTOR,
+    RESERVED_SYSTEM,
+    VOCABULARY_TYPE,
+    is_system_type,
+)
 from ledger.crypto.envelope import DataKey
 from ledger.crypto.keys import (
     LEGACY_KEK_FILE,
@@ -55,6 +61,14 @@ from ledger.crypto.keys import (
     load_keys,
     remove_keys,
 )
+from ledger.declaration import (
+    MAX_DECLARATION_FILE,
+    Declaration,
+    InvalidDeclaration,
+    check_declaration,
+    declaration_event,
+    parse_declaration,
+)
 from ledger.errors import (
     ConfigError,
     IntegrityError,
@@ -66,6 +80,7 @@ from ledger.errors import (
     StoreError,
     StoreExists,
 )
+from ledger.files import read_limited
 from ledger.log.merkle import TreeBuilder
 from ledger.sealing import (
     KeyCache,
@@ -639,6 +654,51 @@ class Ledger:
             raise InvalidEvent("the ledger's own events are named ledger.*", key="type")
         at = utc_timestamp(datetime.now(UTC))
         return self._append([[Pending(0, uuid7(), {"at": at, **event}, None)]])[0]
+
+    def declare(self, declaration: Mapping[str, Any] | str) -> Receipt:
+        """Record the declared processing (a mapping, or TOML text), in force from now on;
+        see ``docs/findings.md``. Checked against the vocabulary in force, and refused with
+        InvalidDeclaration naming the line and key, nothing written. The same content as the
+        declaration in force is not recorded again: its receipt, with ``recorded=False``."""
+        if self.store.read_only:
+            raise ReadOnlyStore(
+                f"{mask_url(self.store.url)} is opened read-only: cannot record a declaration"
+            )
+        vocabulary = self.config.vocabulary
+        if isinstance(declaration, str):
+            content = parse_declaration(declaration, vocabulary)
+        else:
+            content = check_declaration(declaration, vocabulary)
+        event = declaration_event(content)
+        rows = self.store.rows_of_type(DECLARATION_TYPE)
+        head = self.store.head().sequence
+        in_force = [row for row in rows if 1 <= row.sequence <= head]
+        if in_force and chain.parse(in_force[-1].state).event.get("digest") == event["digest"]:
+            last = in_force[-1]
+            return Receipt(last.sequence, last.hash.hex(), recorded=False)
+        return self.record_system(event)
+
+    def declare_file(self, path: str | Path) -> Receipt:
+        """:meth:`declare` the TOML file at *path* (at most ``MAX_DECLARATION_FILE`` bytes)."""
+        try:
+            raw = read_limited(Path(path), MAX_DECLARATION_FILE, "a declaration file")
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidDeclaration(f"{path} is not valid UTF-8 text") from None
+        return self.declare(text)
+
+    def declarations(self) -> list[Declaration]:
+        """Every recorded declaration, in ledger order (the last is in force now)."""
+        head = self.store.head().sequence
+        found = []
+        for row in self.store.rows_of_type(DECLARATION_TYPE):
+            if 1 <= row.sequence <= head:
+                event = chain.parse(row.state).event
+                found.append(
+                    Declaration(row.sequence, event["at"], str(event.get("digest", "")),
+                                dict(event.get("declaration") or {}))
+                )  # fmt: skip
+        return found
 
     def revalidate(self) -> list[ReplayFinding]:
         """Every stored event checked again under the vocabulary recorded before it."""

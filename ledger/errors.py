@@ -6,7 +6,7 @@ What an error means to a user of the command line (its exit code) is decided the
 ``ledger.cli.exit_codes``, not here.
 
     LedgerError
-    ├── InvalidEvent
+    ├── InvalidEvent: InvalidDeclaration  (ledger.declaration)
     ├── IntegrityError
     ├── KeyUnavailable
     ├── StoreError: StoreExists, StoreNotFound, ReadOnlyStore

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from ledger.api import Ledger, export_view
 from ledger.core import chain
 from ledger.core.contract import filter_text
+from ledger.declaration import Declaration
 
 from . import facts, integrity
 from .breaches import BreachTimeline, breaches
@@ -36,7 +37,7 @@ from .inventory import SubjectInventory, inventory, must_tell
 from .model import as_of_text, collector_paused
 from .notices import Notices, notices
 from .requests import RequestClock, requests
-from .ropa import Record, ropa, to_csv
+from .ropa import Record, declaration_at, ropa, to_csv
 from .runner import Runner, Status
 
 When = datetime | str | None
@@ -212,6 +213,16 @@ class Projections:
                 conn, as_of=as_of_text(as_of), config=self.ledger.config, kind=kind,
                 subject=subject,
             )  # fmt: skip
+
+    def declaration(self, *, as_of: When = None) -> Declaration | None:
+        """The declaration in force at *as_of*: the latest recorded (its recorded time, never
+        backdated) at or before it; None before the first."""
+        with self._answering() as conn:
+            found = declaration_at(conn, as_of_text(as_of))
+        if found is None:
+            return None
+        head, content = found
+        return Declaration(head.sequence, head.at, head.digest, content)
 
     def breaches(self, *, breach: str | None = None, as_of: When = None) -> list[BreachTimeline]:
         breach = filter_text("breach", breach)

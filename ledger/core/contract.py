@@ -352,6 +352,22 @@ def _country(key: str, value: Any) -> str:
     )
 
 
+def check_identifier(key: str, value: Any) -> str:
+    """An id as events admit one (no email address or phone number); InvalidEvent naming
+    *key*. For the declaration (``ledger.declaration``), which shares the value rules."""
+    return _identifier(key, value)
+
+
+def check_country(key: str, value: Any) -> str:
+    """An ISO 3166-1 alpha-2 code in upper case; InvalidEvent naming *key*."""
+    return _country(key, value)
+
+
+def check_duration(key: str, value: Any) -> Duration:
+    """An ISO 8601 duration longer than zero; InvalidEvent naming *key*."""
+    return _duration(key, value)
+
+
 def _enum(key: str, value: Any) -> None:
     _text(key, value, 64)
     if value not in ENUMS[key]:

@@ -861,6 +861,8 @@ def run(folder: Path) -> DemoRun:
     keys = folder / "keys"
     story = events()
     with Ledger.init(url, keys, config=config_path, origin="northgate-it/ledger") as ledger:
+        # the privacy notice first: it is in force for everything recorded after it
+        ledger.declare(DECLARATION_TOML)
         receipts = ledger.record_numbered(list(enumerate(story, start=1)), label="event")
         erased = next(e for e in story if e["type"] == "erased")["subject"]
         rows = ledger.read(erased, actor="staff:dpo", purpose="essential.legal_obligation")

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from ledger.core import chain
 from ledger.core.contract import validate
+from ledger.core.spec import DECLARATION_TYPE, VOCABULARY_TYPE
 from ledger.core.spec import SIGNING_KEY_TYPE as SIGNING_KEY
-from ledger.core.spec import VOCABULARY_TYPE
 from ledger.core.vocabulary import Vocabulary
+from ledger.declaration import check_declaration, digest
 from ledger.errors import ConfigError, InvalidEvent
 from ledger.log.checkpoint import CheckpointError, parse_verifier_key
 from ledger.store.base import StoredRow
@@ -61,6 +62,9 @@ def revalidate(rows: Iterable[StoredRow]) -> list[ReplayFinding]:
                 except CheckpointError as exc:
                     findings.append(ReplayFinding(record.seq, f"signing key record: {key}: {exc}"))
             continue
+        if record.type == DECLARATION_TYPE:  # the declared processing, under its vocabulary
+            findings += _declaration_findings(record.seq, record.event, vocabulary)
+            continue
         event = dict(record.event)
         if record.data:  # values stay sealed: check the categories they were filed under
             event["data"] = dict.fromkeys(record.data)
@@ -69,3 +73,21 @@ def revalidate(rows: Iterable[StoredRow]) -> list[ReplayFinding]:
         except InvalidEvent as exc:
             findings.append(ReplayFinding(record.seq, str(exc)))
     return findings
+
+
+def _declaration_findings(
+    seq: int, event: dict[str, object], vocabulary: Vocabulary
+) -> list[ReplayFinding]:
+    """A recorded declaration checked again, and its digest against its content."""
+    content = event.get("declaration")
+    if not isinstance(content, dict):
+        return [ReplayFinding(seq, "declaration record: it holds no declaration")]
+    try:
+        checked = check_declaration(content, vocabulary)
+    except InvalidEvent as exc:
+        return [ReplayFinding(seq, f"declaration record: {exc}")]
+    if checked != content:
+        return [ReplayFinding(seq, "declaration record: its content is not in normal form")]
+    if event.get("digest") != digest(content):
+        return [ReplayFinding(seq, "declaration record: its digest is not its content's")]
+    return []

@@ -14,7 +14,7 @@ ROOT = Path(__file__).parents[2]
 LAYERS: list[list[str]] = [
     ["ledger.errors", "ledger.files"],
     ["ledger.core"],
-    ["ledger.log", "ledger.verifier", "ledger.config"],
+    ["ledger.log", "ledger.verifier", "ledger.config", "ledger.declaration"],
     ["ledger.crypto"],
     ["ledger.store"],
     ["ledger.sealing", "ledger.verification"],

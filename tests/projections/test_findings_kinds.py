@@ -12,7 +12,6 @@ force: the greatest declaration sequence below the event's).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,7 @@ from support import ENGINES, fresh_store
 
 from ledger import Ledger
 from ledger.cli.main import cli
-from ledger.core.canonical import canonical
-from ledger.core.spec import DECLARATION_TYPE, RESERVED_ACTOR
+from ledger.demo.story import DECLARATION_TOML
 from ledger.errors import LedgerError
 from ledger.projections import Projections
 from ledger.projections.findings import KINDS, Finding
@@ -56,12 +54,8 @@ DECLARED: dict[str, Any] = {
 
 
 def declare(ledger: Ledger, content: dict[str, Any] = DECLARED) -> int:
-    """Record a declaration (until Ledger.declare lands: the stored form of decl_format.md)."""
-    receipt = ledger.record_system({
-        "type": DECLARATION_TYPE, "actor": RESERVED_ACTOR, "declaration": content,
-        "digest": hashlib.sha256(canonical(content)).hexdigest(),
-    })  # fmt: skip
-    return receipt.sequence
+    """Record a declaration (Ledger.declare, checked as ``ledger declare`` checks it)."""
+    return ledger.declare(content).sequence
 
 
 def record(ledger: Ledger, event: dict[str, Any]) -> int:
@@ -579,25 +573,11 @@ def test_processing_for_another_controller_is_not_judged_against_ours(ledger: Le
     assert kinds(ledger, as_of=BEFORE_RETENTION) == [("undeclared_purpose", ours)]
 
 
-def _story_declaration() -> dict[str, Any]:
-    """The demo's privacy notice (DECLARATION_TOML) in the stored CONTENT shape."""
-    import tomllib
-
-    from ledger.demo.story import DECLARATION_TOML
-
-    content = tomllib.loads(DECLARATION_TOML)
-    for purpose in content["purposes"].values():
-        purpose.setdefault("retention", {})
-        for recipient in purpose.setdefault("recipients", []):
-            recipient.setdefault("transfer", None)
-    return content
-
-
 def test_the_demo_story_slips_are_found(ledger: Ledger, story: list[dict[str, Any]]) -> None:
     """The seed company's story against its notice: the marketing email after cust-1001's
     withdrawal, the call recording past the notice's 30 days, payment details to a training
     supplier not declared for them."""
-    declare(ledger, _story_declaration())
+    ledger.declare(DECLARATION_TOML)
     ledger.record_many(story)
     by_id = {e["id"]: n for n, e in enumerate(story, start=3) if "id" in e}
     got = {(f.kind, f.sequence) for f in found(ledger, as_of="2026-12-01T00:00:00Z")}

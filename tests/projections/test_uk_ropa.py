@@ -540,15 +540,8 @@ def test_the_ropa_command_in_each_format(run: Any) -> None:
 
 
 def _declare(ledger: Ledger, content: dict[str, Any]) -> None:
-    """A declaration as the ledger records it (`ledger declare` validates the file first)."""
-    import hashlib
-
-    from ledger.core.canonical import canonical
-    from ledger.core.spec import DECLARATION_TYPE, RESERVED_ACTOR
-
-    ledger.record_system({"type": DECLARATION_TYPE, "actor": RESERVED_ACTOR,
-                          "declaration": content,
-                          "digest": hashlib.sha256(canonical(content)).hexdigest()})  # fmt: skip
+    """A declaration recorded as `ledger declare` records it (checked, normalised)."""
+    assert ledger.declare(content).recorded
 
 
 def test_the_record_shows_what_was_declared_beside_what_happened(filled: Ledger) -> None:
@@ -594,7 +587,7 @@ def test_the_record_shows_what_was_declared_beside_what_happened(filled: Ledger)
     assert by_purpose["essential.service.payment_processing"].declared is None
     cells = {row["purpose"]: row for row in rows if row["part"] == "30(1)"}
     assert cells["essential.service.internet_provision"]["declared_recipients"] == (
-        "isp:fibrelink GB: user.name, user.contact.address"
+        "isp:fibrelink GB: user.contact.address, user.name"  # normalised: sorted
     )
     assert cells["essential.service.payment_processing"]["declared_bases"] == (
         "not in the declaration"
