@@ -584,3 +584,20 @@ def test_the_demo_story_slips_are_found(ledger: Ledger, story: list[dict[str, An
     assert ("processing_after_withdrawal", by_id["demo-058"]) in got
     assert ("past_retention", by_id["demo-059"]) in got
     assert ("undeclared_recipient", by_id["demo-060"]) in got
+
+
+def test_cli_says_when_no_declaration_was_in_force(
+    ledger: Ledger, store: tuple[str, Path], config_path: Path, tmp_path: Path
+) -> None:
+    """decl_format.md: the output says "no declaration in force" for the processing before
+    the first declaration; --subject keeps to one subject."""
+    record(ledger, collected("cust-40", "2026-03-01T09:00:00Z", ["user.name"], location="US"))
+    url, keys = store
+    base = ["--db", url, "--keys", str(keys), "--config", str(config_path),
+            "--signing-key", str(tmp_path / "s")]  # fmt: skip
+    shown = CliRunner().invoke(cli, [*base, "findings"])
+    assert shown.exit_code == 0, shown.output
+    assert "transfer_without_mechanism: 1" in shown.stdout
+    assert "no declaration in force for 1 processing events" in shown.stdout
+    other = CliRunner().invoke(cli, [*base, "findings", "--subject", "cust-41", "--json"])
+    assert orjson.loads(other.stdout) == []
