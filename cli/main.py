@@ -753,6 +753,14 @@ def _demo_summary(p: Projections) -> None:
             f"told {rfc3339(n.told_at)}" if n.told else f"NOT TOLD since {rfc3339(n.untold_since)}"
         )
         click.echo(f"  {n.recipient} of the {n.change} for {n.subject}: {told}")
+    found = p.findings()
+    kinds = Counter(f.kind for f in found)
+    click.echo(
+        "findings (what happened against the declared notice and subjects' choices): "
+        + (", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none")
+    )
+    for f in found:
+        click.echo(f"  {f.kind}: {f.detail} (events {', '.join(map(str, f.sequences))})")
     click.echo("complaints (DPA 2018 s.164A):")
     for c in p.complaints():
         if c.late:

@@ -242,10 +242,13 @@ def _projections(ledger: Ledger, events: list[dict[str, Any]]) -> list[Figure]:
     with Projections(ledger) as projections:
         rebuild = _timed(projections.rebuild)
         as_of = _timed(lambda: projections.inventory(as_of=latest))
+        found = _timed(lambda: projections.findings(as_of=latest))
     return [
         Figure("projection rebuild", _rate(ledger.size, rebuild), "events/s"),
         Figure("as-of inventory query (every subject, all events)", as_of, "s"),
-    ]
+        Figure("findings (every kind, all events)", found, "s", as_of,
+               "as-of inventory (s)"),
+    ]  # fmt: skip
 
 
 @contextmanager

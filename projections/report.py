@@ -144,6 +144,7 @@ PAGE = Template("""<!DOCTYPE html>
 <li><a href="#restrictions">Restricted processing</a></li>
 <li><a href="#notices">Recipients to be told</a></li>
 <li><a href="#complaints">Complaints</a></li>
+<li><a href="#findings">Findings</a></li>
 <li><a href="#ropa">Record of processing</a></li>
 <li><a href="#transfers">Transfers abroad</a></li><li><a href="#consent">Consent</a></li>
 </ol></nav>
@@ -638,6 +639,7 @@ def render_report(
             restrictions_section(source.restricted(as_of=moment)),
             notices_section(source.notices(as_of=moment, include_told=True)),
             complaints_section(source.complaints(as_of=moment)),
+            findings_section(source.findings(as_of=moment)),
             ropa_section(source.ropa(as_of=moment), config.name),
             consent_section(source, moment),
         ])  # fmt: skip

@@ -21,6 +21,7 @@ EXPECTED = {
     "consistency proof (median)": None,
     "projection rebuild": None,
     "as-of inventory query (every subject, all events)": None,
+    "findings (every kind, all events)": "as-of inventory (s)",
 }
 
 

@@ -37,6 +37,7 @@ H2 = [
     "Restricted processing (Art. 18)",
     "Recipients to be told (Art. 19)",
     "Complaints (DPA 2018 s.164A)",
+    "Findings",
     "Record of processing (Art. 30)",
     "Transfers abroad",
     "Consent",
