@@ -115,3 +115,31 @@ def schema1_store(store_url: str, tmp_path: Path) -> tuple[str, Path]:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(dump.encode())
     return store_url, keys
+
+
+# Northgate's declaration, as its DPO writes it (line numbers matter to the refusals below).
+NORTHGATE_DECLARATION = """\
+notices = ["privacy-notice-v3"]
+
+[purposes."essential.service.operations.support"]
+bases = ["contract", "legitimate_interests"]
+categories = ["user.name", "user.contact", "user.content.private"]
+subject_categories = ["customer"]
+locations = ["GB", "IE"]
+retention = { "user.content.private" = "P30D", "user.contact" = "P6Y" }
+
+[[purposes."essential.service.operations.support".recipients]]
+id = "isp:fibrelink"
+country = "GB"
+categories = ["user.name", "user.contact.address"]
+
+[[purposes."essential.service.operations.support".recipients]]
+id = "proc:payflow-us"
+country = "US"
+transfer = "dpf"
+categories = ["user.name"]
+
+[purposes."essential.service.payment_processing"]
+basis = "contract"
+categories = ["user.financial"]
+"""

@@ -10,36 +10,11 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner, Result
+from support import NORTHGATE_DECLARATION as NORTHGATE
 from test_cli import _installed
 
 from ledger.cli.main import cli
 
-# Northgate's declaration, as its DPO writes it (line numbers matter to the refusals below).
-NORTHGATE = """\
-notices = ["privacy-notice-v3"]
-
-[purposes."essential.service.operations.support"]
-bases = ["contract", "legitimate_interests"]
-categories = ["user.name", "user.contact", "user.content.private"]
-subject_categories = ["customer"]
-locations = ["GB", "IE"]
-retention = { "user.content.private" = "P30D", "user.contact" = "P6Y" }
-
-[[purposes."essential.service.operations.support".recipients]]
-id = "isp:fibrelink"
-country = "GB"
-categories = ["user.name", "user.contact.address"]
-
-[[purposes."essential.service.operations.support".recipients]]
-id = "proc:payflow-us"
-country = "US"
-transfer = "dpf"
-categories = ["user.name"]
-
-[purposes."essential.service.payment_processing"]
-basis = "contract"
-categories = ["user.financial"]
-"""
 P = '"essential.service.operations.support"'
 # broken copies: the text, the line and the key path the refusal names
 REFUSALS = {

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import NORTHGATE_DECLARATION as NORTHGATE
 
 from ledger import Ledger
 from ledger.core.contract import ENUMS
@@ -26,33 +27,6 @@ from ledger.errors import ReadOnlyStore
 
 SUPPORT = "essential.service.operations.support"
 VOCABULARY = Vocabulary.from_config({"data_uses": ["essential.service.internet_provision"]})
-
-# Northgate's declaration, as its DPO writes it (line numbers matter to the refusals below).
-NORTHGATE = """\
-notices = ["privacy-notice-v3"]
-
-[purposes."essential.service.operations.support"]
-bases = ["contract", "legitimate_interests"]
-categories = ["user.name", "user.contact", "user.content.private"]
-subject_categories = ["customer"]
-locations = ["GB", "IE"]
-retention = { "user.content.private" = "P30D", "user.contact" = "P6Y" }
-
-[[purposes."essential.service.operations.support".recipients]]
-id = "isp:fibrelink"
-country = "GB"
-categories = ["user.name", "user.contact.address"]
-
-[[purposes."essential.service.operations.support".recipients]]
-id = "proc:payflow-us"
-country = "US"
-transfer = "dpf"
-categories = ["user.name"]
-
-[purposes."essential.service.payment_processing"]
-basis = "contract"
-categories = ["user.financial"]
-"""
 
 
 def _refusal(text: str) -> InvalidDeclaration:
