@@ -302,7 +302,10 @@ def _subject(
     does) and the basis of its latest collection."""
     found: list[Finding] = []
     purposes = {u.purpose for u in uses if u.purpose is not None}
+    # per purpose: consent (given | withdrawn) and a standing objection, kept apart: a
+    # withdrawal counts while an objection stands, and only a consent_given lifts an objection
     standing: dict[str, tuple[str, int, str, str]] = {}  # purpose: state, seq, at, its purpose
+    objections: dict[str, tuple[str, int, str, str]] = {}
     collection: dict[str, tuple[str | None, int]] = {}  # purpose: basis, seq
     processor: dict[str, bool] = {}  # purpose: whether its latest collection was a processor's
     restricted_keys = [(row.at, row.seq) for row in restrictions]
@@ -316,16 +319,18 @@ def _subject(
             next_consent += 1
             for purpose in purposes:
                 if covers(row.purpose, purpose):
-                    state = standing.get(purpose)
                     if row.kind == "consent_given":
                         standing[purpose] = ("given", row.seq, row.at, row.purpose)
+                        objections.pop(purpose, None)  # Art. 21: only consent lifts it
                     elif row.kind == "objected":
-                        standing[purpose] = ("objected", row.seq, row.at, row.purpose)
-                    elif state is None or state[0] != "objected":  # does not lift an objection
+                        objections[purpose] = ("objected", row.seq, row.at, row.purpose)
+                    else:  # a withdrawal: consent ends, and an objection stands as it was
                         standing[purpose] = ("withdrawn", row.seq, row.at, row.purpose)
         basis, said, shown = _basis(use, collection, declarations)
         if use.purpose is not None and use.type != "rectified":
-            found += _choices(use, basis, said, shown, standing.get(use.purpose))
+            found += _choices(
+                use, basis, said, shown, standing.get(use.purpose), objections.get(use.purpose)
+            )
         if use.type == "collected" and use.purpose is not None:
             collection[use.purpose] = (use.basis, use.seq)
             processor[use.purpose] = use.processor
@@ -360,20 +365,22 @@ def _basis(
 
 def _choices(
     use: _Use, basis: str | None, said: str, shown: list[int],
-    state: tuple[str, int, str, str] | None,
+    state: tuple[str, int, str, str] | None, objection: tuple[str, int, str, str] | None,
 ) -> list[Finding]:  # fmt: skip
-    """Consent withdrawn, an objection standing, or consent claimed and not in force."""
+    """Consent withdrawn, an objection standing, or consent claimed and not in force
+    (*state*: the consent's, given or withdrawn; *objection*: one standing)."""
     purpose = use.purpose or ""
     if state is not None and state[0] == "withdrawn" and basis == "consent":
         return [_of("processing_after_withdrawal", use, [*shown, state[1]],
                     f"{_what(use)} after the subject withdrew consent for {state[3]} at "
                     f"{state[2]} (seq {state[1]}); {said}")]  # fmt: skip
     marketing = covers(DIRECT_MARKETING, purpose)
-    if state is not None and state[0] == "objected" and (marketing or basis in OBJECTABLE_BASES):
+    if objection is not None and (marketing or basis in OBJECTABLE_BASES):
         why = "direct marketing: the objection is absolute" if marketing else said
-        return [_of("processing_after_objection", use, [*shown, state[1]],
-                    f"{_what(use)} after the subject objected to {state[3]} at {state[2]} "
-                    f"(seq {state[1]}), with no consent given since; {why}")]  # fmt: skip
+        return [_of("processing_after_objection", use, [*shown, objection[1]],
+                    f"{_what(use)} after the subject objected to {objection[3]} at "
+                    f"{objection[2]} (seq {objection[1]}), with no consent given since; "
+                    f"{why}")]  # fmt: skip
     if basis == "consent" and (state is None or state[0] != "given"):
         had = "no consent on the ledger" if state is None else f"consent {state[0]} at {state[2]}"
         return [_of("consent_basis_without_consent", use, [*shown, *([state[1]] if state else [])],
@@ -495,6 +502,14 @@ def _past_retention(
     """Each copy still held at *as_of* whose retention (the collection's, else the one the
     declaration in force at the collection gives its category under its purpose) ended."""
     found = []
+    h = facts.holdings
+    # a processor's collections follow its controller's retention, not our declaration's
+    processors = {
+        row.seq
+        for row in conn.execute(
+            select(h.c.seq).where(h.c.role == "processor", h.c.at <= as_of).distinct()
+        )
+    }
     for held in inventory(conn, as_of=as_of, subject=subject):
         for holding in held.categories:
             if holding.status in ("erased", "not_collected"):
@@ -508,6 +523,8 @@ def _past_retention(
                 until, whose, shown = place.retention_until, "recorded", [seq]
                 declaration = None
                 if until is None:
+                    if seq in processors:
+                        continue
                     declared = _in_force(declarations, seq)
                     purpose = declared.purpose(place.purpose) if declared else None
                     keys = [k for k in (purpose.retention if purpose else {})

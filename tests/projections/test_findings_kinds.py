@@ -601,3 +601,39 @@ def test_cli_says_when_no_declaration_was_in_force(
     assert "no declaration in force for 1 processing events" in shown.stdout
     other = CliRunner().invoke(cli, [*base, "findings", "--subject", "cust-41", "--json"])
     assert orjson.loads(other.stdout) == []
+
+
+def test_a_withdrawal_counts_while_an_objection_stands(ledger: Ledger) -> None:
+    """Found in review. Consent and an objection are two facts: an objection does not end
+    consent, and a withdrawal counts while an objection stands (only a consent_given lifts
+    the objection, Art. 21). Support processing on consent, objected to at 09:00 and consent
+    withdrawn at 09:30: an access at 10:00 is processing after the withdrawal (Art. 7(3)),
+    not a consent basis "without consent"; with the objection alone (cust-32), consent is
+    still in force and the objection does not reach a consent basis (Art. 21(1))."""
+    for who in ("cust-31", "cust-32"):
+        record(ledger, choice("consent_given", who, "2026-03-01T07:00:00Z", SUPPORT))
+        record(ledger, collected(who, "2026-03-01T08:00:00Z", ["user.name"], basis="consent"))
+        record(ledger, choice("objected", who, "2026-03-01T09:00:00Z", SUPPORT))
+    withdrawal = record(ledger, choice("consent_withdrawn", "cust-31", "2026-03-01T09:30:00Z",
+                                       SUPPORT))  # fmt: skip
+    access = record(ledger, accessed("cust-31", "2026-03-01T10:00:00Z", ["user.name"]))
+    record(ledger, accessed("cust-32", "2026-03-01T10:00:00Z", ["user.name"]))
+    (finding,) = found(ledger, as_of=BEFORE_RETENTION)
+    assert (finding.kind, finding.sequence, finding.subject) == (
+        "processing_after_withdrawal", access, "cust-31",
+    )  # fmt: skip
+    assert withdrawal in finding.sequences
+
+
+def test_a_processors_copy_is_not_held_to_our_declared_retention(ledger: Ledger) -> None:
+    """Found in review. Data held as a processor follows its controller's retention, not the
+    organisation's own notice (FINDINGS.md judges our processing against our declaration):
+    a processor's collection with no recorded retention is not past the declared P30D; the
+    organisation's own copy (cust-34) is."""
+    declare(ledger)
+    record(ledger, collected("cust-33", "2026-03-01T09:00:00Z", ["user.contact.email"],
+                             role="processor", controller="org:acme"))  # fmt: skip
+    own = record(ledger, collected("cust-34", "2026-03-01T09:00:00Z", ["user.contact.email"]))
+    assert kinds(ledger, kind="past_retention", as_of="2026-06-01T00:00:00Z") == [
+        ("past_retention", own)
+    ]
