@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Select, String, cast, literal, null, select, union_all
+from sqlalchemy import Select, String, Table, cast, literal, null, select, union_all
 from sqlalchemy.engine import Connection
 
 from . import facts
@@ -121,24 +121,17 @@ def _tuples(conn: Connection, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
         cursor.close()
 
 
-def _shares(conn: Connection, as_of: str, subject: str | None) -> dict[str, list[Any]]:
-    s = facts.shares
-    query = select(s).where(s.c.at <= as_of)
+def _by_subject(
+    conn: Connection, table: Table, as_of: str, subject: str | None
+) -> dict[str, list[Any]]:
+    """The rows of a fact table with ``seq``, ``at``, ``subject`` and ``category`` at or
+    before *as_of* (one subject's, or every one's), per subject in (``at``, seq) order."""
+    query = select(table).where(table.c.at <= as_of)
     if subject is not None:
-        query = query.where(s.c.subject == subject)
+        query = query.where(table.c.subject == subject)
+    c = table.c
     found: dict[str, list[Any]] = {}
-    for row in conn.execute(query.order_by(s.c.subject, s.c.at, s.c.seq, s.c.category)):
-        found.setdefault(row.subject, []).append(row)
-    return found
-
-
-def _restrictions(conn: Connection, as_of: str, subject: str | None) -> dict[str, list[Any]]:
-    r = facts.restrictions
-    query = select(r).where(r.c.at <= as_of)
-    if subject is not None:
-        query = query.where(r.c.subject == subject)
-    found: dict[str, list[Any]] = {}
-    for row in conn.execute(query.order_by(r.c.subject, r.c.at, r.c.seq, r.c.category)):
+    for row in conn.execute(query.order_by(c.subject, c.at, c.seq, c.category)):
         found.setdefault(row.subject, []).append(row)
     return found
 
@@ -147,8 +140,8 @@ def inventory(
     conn: Connection, *, as_of: str, subject: str | None = None
 ) -> list[SubjectInventory]:
     """Every subject's holdings (or one subject's) as they stood at *as_of* (UTC text)."""
-    shares_of = _shares(conn, as_of, subject)
-    restricted_of = _restrictions(conn, as_of, subject)
+    shares_of = _by_subject(conn, facts.shares, as_of, subject)
+    restricted_of = _by_subject(conn, facts.restrictions, as_of, subject)
     found = [
         _subject(who, rows, shares_of.get(who, []), as_of, restricted_of.pop(who, []))
         for who, rows in itertools.groupby(_facts(conn, as_of, subject), key=itemgetter(0))
