@@ -33,7 +33,6 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from ledger.config import Config
 from ledger.core.canonical import utc_timestamp
 from ledger.core.countries import transfer_needs_mechanism
 from ledger.errors import LedgerError
@@ -154,15 +153,12 @@ def findings(
     conn: Connection,
     *,
     as_of: str,
-    config: Config,
     kind: str | None = None,
     subject: str | None = None,
     recipient_after: timedelta = RECIPIENT_AFTER,
 ) -> Findings:
     """Every finding at *as_of* (UTC text), newest first (``at``, then sequence, descending);
-    only those of *kind* and of *subject* when given. *config* is the organisation's (its
-    settings do not change what is found today). LedgerError for an unknown *kind*."""
-    del config  # kept in the signature beside the other projections'
+    only those of *kind* and of *subject* when given. LedgerError for an unknown *kind*."""
     if kind is not None and kind not in KINDS:
         raise LedgerError(f"unknown finding kind {kind!r}: one of {', '.join(KINDS)}")
     declarations = _declarations(conn)

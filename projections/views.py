@@ -209,10 +209,7 @@ class Projections:
         an unknown *kind*."""
         subject, kind = filter_text("subject", subject), filter_text("kind", kind)
         with self._answering() as conn, collector_paused():
-            return findings(
-                conn, as_of=as_of_text(as_of), config=self.ledger.config, kind=kind,
-                subject=subject,
-            )  # fmt: skip
+            return findings(conn, as_of=as_of_text(as_of), kind=kind, subject=subject)
 
     def declaration(self, *, as_of: When = None) -> Declaration | None:
         """The declaration in force at *as_of*: the latest recorded (its recorded time, never
