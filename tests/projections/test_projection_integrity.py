@@ -32,7 +32,7 @@ from support import ENGINES, fresh_store
 from ledger import Ledger
 from ledger.cli.main import cli
 from ledger.config import Config
-from ledger.demo.story import events
+from ledger.demo.story import DECLARATION_TOML, events
 from ledger.demo.workload import generate
 from ledger.projections import Projections, integrity
 from ledger.projections import facts as fact_tables
@@ -589,14 +589,16 @@ def _knowing(ledger: Ledger, edits: list[tuple[Any, ...]]) -> None:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_random_edits_are_refused_or_answered_as_the_rebuild(engine: str, config: Config) -> None:
     with fresh_store(engine) as (url, keys), Ledger.init(url, keys, config=config) as ledger:
+        ledger.declare(DECLARATION_TOML)  # so that every fact table holds rows to edit
         ledger.record_many(events())
         truth = _truth(ledger)
         with Projections(ledger) as p:
             p.rebuild()
         clean = _rows(ledger)
+        assert all(clean.values())
         seen = {"refused": 0, "answered": 0, "caught behind the guards": 0}
 
-        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
         @given(edits=st.lists(EDIT, min_size=1, max_size=3), knowing=st.booleans())
         def run(edits: list[tuple[Any, ...]], knowing: bool) -> None:
             tracked = not knowing and any(e[0] == "track" for e in edits)
