@@ -36,6 +36,7 @@ from eventsourcing.persistence import (
     Subscription,
 )
 
+from ledger.commit import GroupCommit, Outcome
 from ledger.config import Config, load_config
 from ledger.core import chain
 from ledger.core.canonical import utc_timestamp
@@ -152,6 +153,10 @@ class Ledger:
         self.recorded_config: Config | None = None
         self.config_problem: str | None = None  # why the recorded one could not be used
         self._recorder: LedgerRecorder | None = None
+        # one transaction of this process at a time; concurrent record() calls share one
+        self._commit_lock = threading.Lock()
+        self._group = GroupCommit(self._commit_group, self._commit_lock, limit=_CHUNK)
+        self.group_commit = True  # False: every call a transaction of its own (benchmarks)
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -311,19 +316,31 @@ class Ledger:
     # -- writing -----------------------------------------------------------------------------
 
     def record(self, type: str, **fields: Any) -> Receipt:
-        """Record one event (``at`` defaults to now); returns its sequence number and hash."""
+        """Record one event (``at`` defaults to now); returns its sequence number and hash.
+
+        Safe to call from many threads at once: their events share transactions (see
+        :mod:`ledger.commit`), each call getting its own receipt or its own refusal."""
         return self.record_many([{"type": type, **fields}])[0]
 
     def record_many(self, events: Iterable[Mapping[str, Any]]) -> list[Receipt]:
         """Record events in one transaction: all of them or, on any refusal, none.
 
-        ``at`` defaults to now; a refusal names the event's position in *events*.
+        ``at`` defaults to now; a refusal names the event's position in *events*. Calls
+        from other threads may share the transaction (group commit), never the outcome.
         """
         if isinstance(events, Mapping | str | bytes) or not isinstance(events, Iterable):
             raise InvalidEvent(
                 f"record_many takes a list of events (mappings), not {type(events).__name__}"
             )
-        return self.record_numbered(enumerate(events, start=1), label="event", default_at=True)
+        prepared = self._prepare(enumerate(events, start=1), "event", True)
+        pending = list(itertools.islice(prepared, _CHUNK + 1))
+        if len(pending) > _CHUNK:  # a large batch is a transaction of its own, in chunks
+            return self._append(_chunked(itertools.chain(pending, prepared), _CHUNK))
+        if not pending:
+            return []
+        if not self.group_commit:  # each call its own transaction, one after another
+            return self._append([pending])
+        return self._group.submit(pending)
 
     def record_numbered(
         self,
@@ -384,6 +401,51 @@ class Ledger:
     def _append(
         self, chunks: Iterable[list[Pending]], *, rotate_all: bool = False, label: str = "event"
     ) -> list[Receipt]:
+        """Seal *chunks* as one transaction of their own, then finish what its erasures (or
+        rotation) started; PurgePending when they are not yet beyond recovery."""
+        with self._commit_lock:
+            sealer, receipts = self._seal(chunks, rotate_all=rotate_all, label=label)
+            trouble = self._purge_outcomes(sealer, [receipts])[0]
+        if trouble is not None:
+            raise trouble
+        return receipts
+
+    def _commit_group(self, batches: Sequence[list[Pending]]) -> list[Outcome]:
+        """Seal the batches of several callers in one transaction (the commit lock is held),
+        each batch's outcome apart; see :mod:`ledger.commit`."""
+        if len(batches) > 1:
+            try:
+                sealer, receipts = self._seal([[item for batch in batches for item in batch]])
+            except InvalidEvent:
+                pass  # one caller's event: nothing was written; each batch alone, below
+            except LedgerError as exc:
+                return [exc] * len(batches)  # the store or the keys: every caller is told
+            else:
+                mine, start = [], 0
+                for batch in batches:
+                    mine.append(receipts[start : start + len(batch)])
+                    start += len(batch)
+                return self._answers(sealer, mine)
+        outcomes: list[Outcome] = []
+        for batch in batches:
+            try:
+                sealer, receipts = self._seal([batch])
+            except LedgerError as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.extend(self._answers(sealer, [receipts]))
+        return outcomes
+
+    def _answers(self, sealer: Sealer, groups: list[list[Receipt]]) -> list[Outcome]:
+        troubles = self._purge_outcomes(sealer, groups)
+        return [receipts if trouble is None else trouble
+                for receipts, trouble in zip(groups, troubles, strict=True)]  # fmt: skip
+
+    def _seal(
+        self, chunks: Iterable[list[Pending]], *, rotate_all: bool = False, label: str = "event"
+    ) -> tuple[Sealer, list[Receipt]]:
+        """One write transaction sealing *chunks* (the commit lock is held); its sealer and
+        receipts once it has committed."""
         keys = self._require_keys()
         sealer: Sealer | None = None
         try:
@@ -419,35 +481,47 @@ class Ledger:
             raise
         self._tree = (sealer.seq, sealer.prev, sealer.tree)
         self.rewrapped = sealer.rewrapped
-        self._after_commit(sealer, receipts)
-        return receipts
+        return sealer, receipts
 
-    def _after_commit(self, sealer: Sealer, receipts: list[Receipt]) -> None:
-        """Destroy the generations this batch replaced, clean the store's files, and finish
-        purges left pending before; raise PurgePending if this batch's erasures (or one it
-        repeated) are not yet beyond recovery."""
+    def _purge_outcomes(
+        self, sealer: Sealer, groups: list[list[Receipt]]
+    ) -> list[PurgePending | None]:
+        """Destroy the generations a committed transaction replaced, clean the store's files,
+        and finish purges left pending before. For each caller's *groups* of receipts: a
+        PurgePending if its erasures (or one it repeated) are not yet beyond recovery."""
+        clear: list[PurgePending | None] = [None] * len(groups)
         if sealer.purge is None and self._purges_seen == sealer.key_epoch:
-            return  # no erasure here, and no key change anywhere since we last looked
+            return clear  # no erasure here, and no key change anywhere since we last looked
         keys = self._require_keys()
         if sealer.purge is not None:
             with contextlib.suppress(KeyUnavailable):  # if not, reported below: still held
                 keys.retire(sealer.retired)
+        erased = set(sealer.erasures)
+
+        def concerned(receipts: list[Receipt]) -> bool:
+            """Whether this transaction's own purge is the group's: it erased there (or the
+            transaction was a rotation, which erases nothing)."""
+            return sealer.purge is not None and (
+                not erased or any(r.sequence in erased for r in receipts)
+            )
+
         try:
             left = self.finish_purges()
         except LedgerError as exc:  # the batch is committed: never report it as not done
-            if sealer.purge is None:
-                return  # an earlier note is unreadable: `ledger status` reports it
-            raise PurgePending(
-                f"the batch was recorded, but whether its erasure is beyond recovery could not "
-                f"be checked: {exc}",
-                receipts,
-            ) from None
+            why = (
+                "the batch was recorded, but whether its erasure is beyond recovery could not "
+                f"be checked: {exc}"
+            )
+            return [PurgePending(why, r) if concerned(r) else None for r in groups]
         self._purges_seen = sealer.key_epoch
-        ours = {r.sequence for r in receipts}
-        mine = [p for p in left if p.sequence in ours or (
-            sealer.purge is not None and p.id == sealer.purge.id)]  # fmt: skip
-        if mine:
-            raise PurgePending(_pending_message(mine[0], keys), receipts)
+        answers: list[PurgePending | None] = []
+        for receipts in groups:
+            ours = {r.sequence for r in receipts}
+            own = sealer.purge.id if sealer.purge is not None and concerned(receipts) else None
+            mine = [p for p in left if p.sequence in ours or p.id == own]
+            answers.append(PurgePending(_pending_message(mine[0], keys), receipts) if mine
+                           else None)  # fmt: skip
+        return answers
 
     def finish_purges(self) -> list[PendingPurge]:
         """Finish what earlier erasures and rotations left pending: destroy every key
