@@ -9,7 +9,9 @@ answers "as of T" by reading the facts whose ``at`` is at or before T, in
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -26,12 +28,13 @@ from sqlalchemy import (
     or_,
 )
 
-from ledger.core import durations
+from ledger.core import chain, durations
 from ledger.core.canonical import utc_timestamp
 from ledger.core.contract import parse_timestamp
 from ledger.core.spec import DECLARATION_TYPE as DECLARATION_TYPE  # the declared processing
 from ledger.core.spec import VOCABULARY_TYPE as VOCABULARY_TYPE  # the configuration in force
 from ledger.core.spec import is_system_type
+from ledger.store.base import StoredRow
 
 SYSTEM_FACTS = frozenset({VOCABULARY_TYPE, DECLARATION_TYPE})  # the ledger's records with facts
 
@@ -346,3 +349,34 @@ def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
              "actor": event["actor"]}
         ]  # fmt: skip
     return rows
+
+
+_VALUES = {table: itemgetter(*[column.name for column in table.columns]) for table in FACT_TABLES}
+
+
+def event_of(state: bytes) -> dict[str, Any]:
+    """The event part of a stored record. The record was checked when it was sealed, so the
+    common case takes only what it needs; anything unexpected goes through
+    :func:`ledger.core.chain.parse`, which names what is malformed (ValueError)."""
+    try:
+        record = chain.loads(state)
+        event = record["event"]
+        if record.get("v") == chain.RECORD_VERSION and isinstance(event.get("type"), str):
+            return event  # type: ignore[no-any-return]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        pass
+    return chain.parse(state).event
+
+
+def fact_rows(rows: Iterable[StoredRow]) -> list[list[tuple[Any, ...]]]:
+    """The fact rows stored events add, one list per table of :data:`FACT_TABLES` (in that
+    order), each row's values in column order: what is inserted and what the seal digests."""
+    found: list[list[tuple[Any, ...]]] = [[] for _ in FACT_TABLES]
+    lists = dict(zip(FACT_TABLES, found, strict=True))
+    for row in rows:
+        if is_system_type(row.type) and row.type not in SYSTEM_FACTS:
+            continue  # the ledger's own records: only settings and declarations are facts
+        for table, new in facts(row.sequence, event_of(row.state)).items():
+            if new:
+                lists[table].extend(map(_VALUES[table], new))
+    return found

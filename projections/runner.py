@@ -17,7 +17,8 @@ the chain, and refuses by name when they do not.
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -29,15 +30,16 @@ from sqlalchemy.exc import IntegrityError as DuplicateRow
 from sqlalchemy.pool import StaticPool
 
 from ledger.api import Ledger
-from ledger.core import chain, spec
+from ledger.core import chain
 from ledger.core.canonical import utc_timestamp
 from ledger.errors import LedgerError
 from ledger.store.engine import sqlalchemy_engine
 
-from . import facts, integrity
+from . import facts, integrity, parallel
 from .integrity import NAME, Check, Comparison, ProjectionMismatch, Seal, Tally
 
 _CHUNK = 5000
+_REBUILD_CACHE_KIB = -131_072  # SQLite's page cache during a rebuild: 128 MiB
 
 
 @dataclass(frozen=True)
@@ -196,25 +198,32 @@ class Runner:
                 integrity.write_seal(conn, seal.extended(last, last_hash, tally))
                 self.high = max(self.high, last)
 
-    def rebuild(self) -> int:
+    def rebuild(self, *, workers: int | None = None) -> int:
         """Empty the tables and replay the whole chain, in one transaction: readers see the old
         tables until it commits, and a crash leaves them as they were. The secondary indexes
         are dropped for the replay and built again once, which is much faster than keeping
-        them up to date row by row. The tables are sealed afresh, their guards reinstalled."""
+        them up to date row by row. The tables are sealed afresh, their guards reinstalled.
+        With more than one worker (:func:`.parallel.workers_for` chooses when None), forked
+        processes derive the rows and this one inserts them in order: the same tables."""
         head = self.ledger.size
-        with integrity.writing(self.engine) as conn:
+        workers = parallel.workers_for(head, workers)
+        with integrity.writing(self.engine) as conn, _bulk(conn):
             integrity.drop_guards(conn)
             for table in (*facts.FACT_TABLES, facts.tracking):
                 conn.execute(delete(table))
             indexes = _indexes()
             for index in indexes:
                 index.drop(conn)
-            position, tally, last_hash = 0, Tally(), chain.GENESIS
-            while position < head:
-                last, found = self._apply_from(conn, position + 1, head, tally)
-                if last <= position or found is None:
-                    break
-                position, last_hash = last, found
+            tally = Tally()
+            if workers > 1:
+                position, last_hash = self._insert_derived(conn, head, workers, tally)
+            else:
+                position, last_hash = 0, chain.GENESIS
+                while position < head:
+                    last, found = self._apply_from(conn, position + 1, head, tally)
+                    if last <= position or found is None:
+                        break
+                    position, last_hash = last, found
             for index in indexes:
                 index.create(conn)
             integrity.install_guards(conn)
@@ -227,6 +236,20 @@ class Runner:
         self.high = position
         return position
 
+    def _insert_derived(
+        self, conn: Connection, head: int, workers: int, tally: Tally
+    ) -> tuple[int, bytes]:
+        """Insert the rows *workers* processes derive from events 1 to *head*, in sequence
+        order, adding them to *tally*; the last sequence applied and its hash in the chain."""
+        position, last_hash = 0, chain.GENESIS
+        for part in parallel.derived_ranges(self.ledger.store.url, head, workers):
+            self._insert(conn, part.tables)
+            tally.rows.update(part.tally.rows)
+            tally.digests.update(part.tally.digests)
+            if part.last_hash is not None:
+                position, last_hash = part.last, part.last_hash
+        return position, last_hash
+
     def _apply_from(
         self, conn: Connection, start: int, head: int, tally: Tally
     ) -> tuple[int, bytes | None]:
@@ -236,18 +259,34 @@ class Runner:
             rows = list(itertools.islice(snapshot.rows(start, head), _CHUNK))
         if not rows:
             return start - 1, None
-        batch: dict[Table, list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            if spec.is_system_type(row.type) and row.type not in facts.SYSTEM_FACTS:
-                continue  # the ledger's own records: only settings and declarations are facts
-            for table, new in facts.facts(row.sequence, chain.parse(row.state).event).items():
-                if new:
-                    batch[table].extend(new)
-        for table in facts.FACT_TABLES:
-            if batch.get(table):
-                conn.exec_driver_sql(self._inserts[table], batch[table])
-                tally.add_dicts(table, batch[table])
+        tables = facts.fact_rows(rows)
+        self._insert(conn, tables)
+        for table, made in zip(facts.FACT_TABLES, tables, strict=True):
+            if made:
+                tally.add(table, made)
         return rows[-1].sequence, rows[-1].hash
+
+    def _insert(self, conn: Connection, tables: list[list[tuple[Any, ...]]]) -> None:
+        """Insert fact rows, one list per table of :data:`.facts.FACT_TABLES`, in that order."""
+        for table, made in zip(facts.FACT_TABLES, tables, strict=True):
+            if made:
+                conn.exec_driver_sql(self._inserts[table], made)
+
+
+@contextmanager
+def _bulk(conn: Connection) -> Iterator[None]:
+    """On SQLite, a page cache large enough for the rebuild's writes and index builds, for
+    the transaction only (the connection returns to the pool as it
+    was); PostgreSQL is left to its own settings."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    cache = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or 0)
+    conn.exec_driver_sql(f"PRAGMA cache_size = {_REBUILD_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {cache}")
 
 
 def _create_tables(engine: Engine) -> None:
@@ -300,9 +339,10 @@ def _indexes() -> list[Index]:
 
 
 def _insert_sql(table: Table, engine: Engine) -> str:
-    """A plain INSERT with named parameters in the driver's own style: rows go to the driver's
-    executemany as they are, without SQLAlchemy's per-row processing."""
+    """A plain INSERT with positional parameters in the driver's own style: rows (values in
+    column order) go to the driver's executemany as they are, without SQLAlchemy's per-row
+    processing."""
     names = [column.name for column in table.columns]
-    style = ":{}" if engine.dialect.name == "sqlite" else "%({})s"
-    values = ", ".join(style.format(name) for name in names)
+    mark = "?" if engine.dialect.name == "sqlite" else "%s"
+    values = ", ".join(mark for _ in names)
     return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({values})"
