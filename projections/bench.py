@@ -28,7 +28,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger.api import Ledger
 from ledger.crypto.signing import create_signer
-from ledger.demo.workload import generate
+from ledger.demo.workload import generate, threaded_appends
 from ledger.transparency import VerifiableLog
 
 from .views import Projections
@@ -163,6 +163,7 @@ def _measure(events: list[dict[str, Any]], run: Run, *, proofs: bool) -> Run:
                 Figure("verify peak RSS (largest process: verify or a worker)", rss, "MB"),
             ]  # fmt: skip
             run.figures += _latencies(ledger, events)
+            run.figures += _threads(ledger)
             if proofs:
                 run.figures += _proofs(ledger, folder)
             run.figures += _projections(ledger, events)
@@ -219,6 +220,26 @@ def _latencies(ledger: Ledger, events: list[dict[str, Any]]) -> list[Figure]:
     busy = median_latency(str(busiest))
     return [Figure("append latency, subject with the longest history", busy, "ms",
                    fresh, "append latency, a new subject")]  # fmt: skip
+
+
+THREADS = 8
+
+
+def _threads(ledger: Ledger) -> list[Figure]:
+    """Group commit against every call committing alone (the ledger before it), 8 threads."""
+    calls = 40
+    ledger.group_commit = False
+    alone = threaded_appends(ledger, THREADS, calls)
+    ledger.group_commit = True
+    grouped = threaded_appends(ledger, THREADS, calls)
+    return [
+        Figure(f"{THREADS} threads, one event per call (group commit)", grouped[0], "events/s",
+               alone[0], "each call its own transaction"),
+        Figure(f"{THREADS} threads, latency median (group commit)", grouped[1], "ms",
+               alone[1], "each call alone (ms)"),
+        Figure(f"{THREADS} threads, latency p99 (group commit)", grouped[2], "ms",
+               alone[2], "each call alone (ms)"),
+    ]  # fmt: skip
 
 
 def _proofs(ledger: Ledger, folder: Path) -> list[Figure]:

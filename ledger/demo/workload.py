@@ -9,6 +9,9 @@ in proportions like the demo's. Deterministic for a given seed.
 from __future__ import annotations
 
 import random
+import statistics
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -245,3 +248,28 @@ def record_in_batches(ledger: Ledger, events: Iterable[dict[str, Any]], size: in
     if batch:
         count += len(ledger.record_many(batch))
     return count
+
+
+def threaded_appends(ledger: Ledger, threads: int, calls: int) -> tuple[float, float, float]:
+    """*threads* threads of this process each recording *calls* events, one per call, on
+    *ledger*: events/s in all, and the median and 99th-percentile latency of a call (ms)."""
+    latencies: list[float] = []
+
+    def write(writer: int) -> None:
+        mine = []
+        for n in range(calls):
+            started = time.perf_counter()
+            ledger.record(**name_collected(f"bench-{writer}-{n % 50}", f"Name {n}"))
+            mine.append(time.perf_counter() - started)
+        latencies.extend(mine)
+
+    workers = [threading.Thread(target=write, args=(w,)) for w in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(latencies) / elapsed, statistics.median(latencies) * 1e3, p99 * 1e3
