@@ -332,14 +332,15 @@ class Ledger:
             raise InvalidEvent(
                 f"record_many takes a list of events (mappings), not {type(events).__name__}"
             )
+        if not self.group_commit:  # each call its own transaction, one after another
+            return self.record_numbered(enumerate(events, start=1), default_at=True, label="event")
         prepared = self._prepare(enumerate(events, start=1), "event", True)
-        pending = list(itertools.islice(prepared, _CHUNK + 1))
+        with self._group.arriving():
+            pending = list(itertools.islice(prepared, _CHUNK + 1))
         if len(pending) > _CHUNK:  # a large batch is a transaction of its own, in chunks
             return self._append(_chunked(itertools.chain(pending, prepared), _CHUNK))
         if not pending:
             return []
-        if not self.group_commit:  # each call its own transaction, one after another
-            return self._append([pending])
         return self._group.submit(pending)
 
     def record_numbered(

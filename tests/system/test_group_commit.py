@@ -248,3 +248,30 @@ def test_threads_keep_recording_while_another_reads(tmp_path: Path) -> None:
         assert ledger.size == 100 + 1  # and the vocabulary the first write recorded
         assert seen == sorted(seen)  # a reader never sees the chain go back
         assert ledger.verify().intact
+
+
+def test_a_leader_waits_for_callers_still_checking_their_events(ledger: Ledger) -> None:
+    """A caller checking its events when the leader is ready joins the leader's group; the
+    leader's wait is bounded (linger) when the caller never comes."""
+    ledger.record(**name_collected("cust-0", "Zed"))
+    before = ledger._group.groups
+    ledger._group.linger = 60.0  # far longer than the test: only the caller's arrival ends it
+    late: list[Any] = []
+    with ledger._group.arriving():  # a caller of this process, still checking its events
+        first = threading.Thread(
+            target=lambda: late.append(ledger.record(**name_collected("cust-1", "Ann")))
+        )
+        first.start()
+        _queued(ledger, 1)
+        second = threading.Thread(
+            target=lambda: late.append(ledger.record(**name_collected("cust-2", "Bob")))
+        )
+        second.start()
+        _queued(ledger, 2)
+    first.join(timeout=60)
+    second.join(timeout=60)
+    assert len(late) == 2 and ledger._group.groups == before + 1  # one transaction for both
+    ledger._group.linger = 0.05
+    with ledger._group.arriving():  # this caller never queues: the leader goes on without it
+        alone = ledger.record(**name_collected("cust-3", "Cy"))
+    assert alone.recorded and ledger._group.groups == before + 2
