@@ -20,8 +20,8 @@ import threading
 import time
 import uuid as uuidlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -41,7 +41,7 @@ from ledger.config import Config, load_config
 from ledger.core import chain
 from ledger.core.canonical import utc_timestamp
 from ledger.core.chain import keymap_digest
-from ledger.core.contract import filter_text, validate
+from ledger.core.contract import filter_text
 from ledger.core.spec import (
     DECLARATION_TYPE,
     RESERVED_ACTOR,
@@ -106,6 +106,7 @@ from ledger.verification import parallel
 from ledger.verification.checker import VerifyReport, verify_snapshot
 from ledger.verification.keytable import KeyProblem, check_keys
 from ledger.verification.replay import ReplayFinding, revalidate
+from ledger.workers import Job, check_all
 
 DEFAULT_URL = "sqlite:///ledger.db"
 DEFAULT_KEYS = "ledger-keys"
@@ -345,44 +346,45 @@ class Ledger:
 
     def record_numbered(
         self,
-        events: Iterable[tuple[int, Mapping[str, Any]]],
+        events: Iterable[tuple[int, Any]],
         *,
         label: str = "line",
         default_at: bool = False,
         ledger_own: bool = False,
+        lines: bool = False,
+        workers: int = 1,
     ) -> list[Receipt]:
         """Like :meth:`record_many`, with each event's own number (an import line) for errors.
 
         A batch is checked and sealed in chunks inside one transaction, so memory stays flat
         for large imports; the first chunk is checked before the write lock is taken.
+        *lines*: the events are import lines (bytes), parsed strictly. *workers* > 1: they
+        are parsed and checked on that many processes (:mod:`ledger.workers`), with the
+        outcome of one core.
         """
-        chunks = _chunked(self._prepare(events, label, default_at, ledger_own), _CHUNK)
-        first = next(chunks, None)
-        if first is None:
-            return []
-        return self._append(itertools.chain([first], chunks), label=label)
+        prepared = self._prepare(events, label, default_at, ledger_own, lines, workers)
+        chunks = _chunked(prepared, _CHUNK)
+        try:
+            first = next(chunks, None)
+            if first is None:
+                return []
+            return self._append(itertools.chain([first], chunks), label=label)
+        finally:
+            prepared.close()  # a refusal stops the workers now, not when the frame is freed
 
     def _prepare(
         self,
-        events: Iterable[tuple[int, Mapping[str, Any]]],
+        events: Iterable[tuple[int, Any]],
         label: str,
         default_at: bool,
         ledger_own: bool = False,
-    ) -> Iterator[Pending]:
-        now: str | None = None
-        for index, raw in events:
-            if not isinstance(raw, Mapping):
-                raise InvalidEvent("an event must be a JSON object", line=index, label=label)
-            event = {k: v.isoformat() if isinstance(v, date) else v for k, v in raw.items()}
-            defaulted = "at" not in event and default_at
-            if defaulted:
-                now = now or datetime.now(UTC).isoformat()
-                event["at"] = now
-            try:
-                checked = validate(event, vocabulary=self.config.vocabulary, ledger_own=ledger_own)
-            except InvalidEvent as exc:
-                raise exc.at_line(index, label) from None
-            data = checked.pop("data", None)
+        lines: bool = False,
+        workers: int = 1,
+    ) -> Generator[Pending, None, None]:
+        job = Job(self.config.vocabulary, label, default_at, ledger_own, raw=lines)
+        # one time for every ``at`` this batch fills in (each check would read its own clock)
+        now = datetime.now(UTC).isoformat() if default_at else None
+        for index, checked, data, defaulted in check_all(job, events, workers, now):
             yield Pending(index, uuid7(), checked, data, defaulted)
 
     def _require_keys(self) -> KeySource:

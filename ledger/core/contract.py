@@ -128,6 +128,7 @@ _RFC3339 = re.compile(
 )
 _LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ][0-9]{2}:[0-9]{2}(?::[0-9.]+)?)?")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_UTC_ZONE = timezone(timedelta(0))
 
 
 def _refuse(why: str, key: str | None = None, accepted: tuple[str, ...] = ()) -> InvalidEvent:
@@ -144,7 +145,10 @@ def _json_type(value: Any) -> str:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
+    obj = dict(pairs)
+    if len(obj) == len(pairs):  # the usual case, built in C: no key given twice
+        return obj
+    obj = {}
     for position, (key, value) in enumerate(pairs, start=1):
         if key in obj:
             why = (
@@ -167,14 +171,19 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# json.loads with these hooks, made once (json.loads makes a decoder for every call)
+_STRICT = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite_float
+)
+
+
 def parse_line(raw: bytes | str, *, line: int | None = None) -> dict[str, Any]:
     """Strict JSON object from one import line: no duplicate keys, NaN or Infinity."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        obj = json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
-            parse_float=_finite_float,
-        )  # fmt: skip
+        if text.startswith("\ufeff"):  # as json.loads refuses it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        obj = _STRICT.decode(text)
     except InvalidEvent as exc:
         raise (exc if line is None else exc.at_line(line)) from None
     except UnicodeDecodeError:
@@ -290,26 +299,28 @@ def parse_timestamp(text: Any, key: str = "at") -> datetime:
         if _LOCAL_TIME.fullmatch(text):
             raise _refuse("timestamp has no UTC offset; write e.g. 2026-03-01T09:30:00Z", key)
         raise _refuse("is not an RFC 3339 timestamp; write e.g. 2026-03-01T09:30:00Z", key)
-    year, month, day, hour, minute, second = (int(g) for g in match.group(1, 2, 3, 4, 5, 6))
+    year, month, day, hour, minute, second = map(int, match.group(1, 2, 3, 4, 5, 6))
     if not 1970 <= year <= 9999:
         raise _refuse("the year must be within 1970-9999", key)
     if second == 60:
         raise _refuse("leap seconds (:60) are not accepted; write :59", key)
-    sign, hours, minutes = match.group(8, 9, 10)
-    offset = timedelta(0)
+    fraction, sign, hours, minutes = match.group(7, 8, 9, 10)
+    zone = _UTC_ZONE  # Z, and +00:00, are the zone timezone(timedelta(0)) would make
     if sign:
         if int(hours) > 23 or int(minutes) > 59:
             raise _refuse("the UTC offset is out of range (at most 23:59 either way)", key)
         offset = timedelta(hours=int(hours), minutes=int(minutes)) * (-1 if sign == "-" else 1)
-    micros = int((match.group(7) or ".")[1:7].ljust(6, "0"))
+        zone = timezone(offset)
+    micros = int(fraction[1:7].ljust(6, "0")) if fraction else 0
     try:
-        moment = datetime(year, month, day, hour, minute, second, micros, timezone(offset))
+        moment = datetime(year, month, day, hour, minute, second, micros, zone)
     except ValueError:
         raise _refuse("is not a real date and time (check the day, hour and minute)", key) from None
-    try:
-        moment.astimezone(UTC)
-    except OverflowError:
-        raise _refuse("is after the year 9999 in UTC", key) from None
+    if year == 9999:  # only a time in the last year can pass the year 9999 in UTC
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise _refuse("is after the year 9999 in UTC", key) from None
     return moment
 
 
@@ -476,10 +487,10 @@ def _validate(
         if isinstance(kind, str):
             closest = difflib.get_close_matches(kind[:64], sorted(SPEC), n=3, cutoff=0.5)
         raise _refuse("is not an event type", "type", tuple(closest or sorted(SPEC)))
-    required, optional = SPEC[kind]
-    order = (*COMMON_KEYS[1:], "id", *required, *optional)
+    required = SPEC[kind][0]
+    order, known = _ORDER[kind]
     for position, key in enumerate(event, start=1):
-        if key not in order and key != "type":
+        if key not in known:
             accepted = tuple(sorted({*COMMON_KEYS, *order}))
             if key in CONTRACT_KEYS:  # a key of another type: its name is the contract's own
                 raise _refuse(f"is not a key of {kind} events", key, accepted)
@@ -494,6 +505,14 @@ def _validate(
     _check_reserved(event, system_allowed=ledger_own)
     _check_together(kind, event, vocabulary)
     return dict(event)
+
+
+# Each type's keys in the order they are checked, and with type the set of its keys.
+_ORDER: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    kind: (order, frozenset({"type", *order}))
+    for kind, (required, optional) in SPEC.items()
+    for order in [(*COMMON_KEYS[1:], "id", *required, *optional)]
+}
 
 
 # The ledger's own names: it records its events (``ledger.*``) as this actor, and the reads it
