@@ -218,24 +218,33 @@ def init(settings: Settings, origin: str | None) -> None:
 
 @cli.command(name="import")
 @click.argument("source", type=click.File("rb"))
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that parse and check the lines (default: every core, up to 8, or "
+    "LEDGER_IMPORT_WORKERS; 1: this process alone). The outcome is the same.",
+)
 @pass_settings
-def import_(settings: Settings, source: IO[bytes]) -> None:
+def import_(settings: Settings, source: IO[bytes], workers: int | None) -> None:
     """Record the events of a JSON Lines file.
 
     All of them are recorded, or none. SOURCE is a file, or - for standard input. Events
     already on the ledger (the same id and content) are counted, not recorded again. Exit 4
-    if they were recorded but an erasure's purge is still pending.
+    if they were recorded but an erasure's purge is still pending. A refusal names the
+    first bad line, whatever the number of workers.
 
     Example:
 
     \b
         ledger import events.jsonl
         ledger import - < events.jsonl
+        ledger import --workers 1 events.jsonl
     """
     pending: PurgePending | None = None
     with settings.open() as ledger:
         try:
-            result = import_lines(ledger, source)
+            result = import_lines(ledger, source, workers=workers)
         except PurgePending as exc:  # recorded, but an erasure is not yet beyond recovery
             result, pending = summarise(exc.receipts), exc
     text = f"recorded {result.recorded} events"

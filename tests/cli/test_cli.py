@@ -328,3 +328,42 @@ def test_a_dpo_asks_the_demo_as_a_real_process(tmp_path: Path) -> None:
     assert [(c["complaint"], c["acknowledge_by"]) for c in late] == [("CMP-2026-002", "2026-07-31")]
     record = ask("ropa")
     assert [p["controller"] for p in record["processor"]] == ["org:ashby-primary"]
+
+
+def test_import_on_several_workers_names_the_same_first_bad_line(tmp_path: Path) -> None:
+    """`ledger import --workers 2` of a file large enough for the pool, with two bad lines:
+    the first one is named, exactly as with one worker, and nothing is written; then the
+    good file is recorded whole. Run as a real process, the way operators run it."""
+    from ledger.demo.workload import generate
+
+    events = list(generate(6000, seed=3))
+    bad_early, bad_late = dict(events[5400]), dict(events[5900])
+    bad_early["purpose"] = "essential.service.operations.suport"
+    bad_late["type"] = "nonsense"
+    bad = [*events[:5400], bad_early, *events[5401:5900], bad_late, *events[5901:]]
+    path, good = tmp_path / "bad.jsonl", tmp_path / "good.jsonl"
+    path.write_bytes(_jsonl(bad))
+    good.write_bytes(_jsonl(events))
+    command, env = _installed(tmp_path)
+    subprocess.run([*command, "init"], env=env, check=True, capture_output=True, timeout=60)
+    refusals = []
+    for workers in ("1", "2"):
+        done = subprocess.run(
+            [*command, "import", "--workers", workers, str(path)],
+            env=env, capture_output=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        refusals.append(done.stderr)
+    assert refusals[0] == refusals[1]
+    assert b"line 5401" in refusals[0] and b"'purpose'" in refusals[0]
+    size = subprocess.run(
+        [*command, "verify", "--json"], env=env, capture_output=True, timeout=60, check=True
+    )
+    assert orjson.loads(size.stdout)["size"] == 0
+    done = subprocess.run(
+        [*command, "import", "--workers", "2", str(good)],
+        env=env, capture_output=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert b"recorded 6000 events" in done.stdout
+    assert CliRunner().invoke(cli, ["import", "--workers", "0", str(good)]).exit_code == 2
