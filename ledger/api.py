@@ -158,6 +158,8 @@ class Ledger:
         self._commit_lock = threading.Lock()
         self._group = GroupCommit(self._commit_group, self._commit_lock, limit=_CHUNK)
         self.group_commit = True  # False: every call a transaction of its own (benchmarks)
+        self._sealing: int | None = None  # the thread sealing a transaction now, if any
+        self._at_commit = False  # whether the last transaction's failure came at its commit
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -333,6 +335,7 @@ class Ledger:
             raise InvalidEvent(
                 f"record_many takes a list of events (mappings), not {type(events).__name__}"
             )
+        self._not_within_own_commit()
         if not self.group_commit:  # each call its own transaction, one after another
             return self.record_numbered(enumerate(events, start=1), default_at=True, label="event")
         prepared = self._prepare(enumerate(events, start=1), "event", True)
@@ -406,6 +409,7 @@ class Ledger:
     ) -> list[Receipt]:
         """Seal *chunks* as one transaction of their own, then finish what its erasures (or
         rotation) started; PurgePending when they are not yet beyond recovery."""
+        self._not_within_own_commit()
         with self._commit_lock:
             sealer, receipts = self._seal(chunks, rotate_all=rotate_all, label=label)
             trouble = self._purge_outcomes(sealer, [receipts])[0]
@@ -413,16 +417,30 @@ class Ledger:
             raise trouble
         return receipts
 
-    def _commit_group(self, batches: Sequence[list[Pending]]) -> list[Outcome]:
+    def _not_within_own_commit(self) -> None:
+        """Refuse a write from inside this thread's own transaction (an events iterable that
+        records or reads while it is consumed): it would wait for itself forever."""
+        if self._sealing == threading.get_ident():
+            raise LedgerError(
+                "cannot record from inside a batch being recorded by the same thread (the "
+                "events given were still being produced): nothing of the batch was written"
+            )
+
+    def _commit_group(
+        self, batches: Sequence[list[Pending]]
+    ) -> tuple[list[Outcome], BaseException | None]:
         """Seal the batches of several callers in one transaction (the commit lock is held),
-        each batch's outcome apart; see :mod:`ledger.commit`."""
+        each batch's outcome apart, and the interruption that cut the work short, if any;
+        see :mod:`ledger.commit`."""
         if len(batches) > 1:
             try:
                 sealer, receipts = self._seal([[item for batch in batches for item in batch]])
-            except InvalidEvent:
-                pass  # one caller's event: nothing was written; each batch alone, below
-            except LedgerError as exc:
-                return [exc] * len(batches)  # the store or the keys: every caller is told
+            except Exception as exc:
+                if self._at_commit:  # its outcome is unknown: never sealed again
+                    return [exc] * len(batches), None
+                # nothing was written: each batch alone, below, each with its own outcome
+            except BaseException as exc:
+                return [self._interrupted(exc)] * len(batches), exc
             else:
                 mine, start = [], 0
                 for batch in batches:
@@ -430,27 +448,65 @@ class Ledger:
                     start += len(batch)
                 return self._answers(sealer, mine)
         outcomes: list[Outcome] = []
-        for batch in batches:
+        for number, batch in enumerate(batches):
             try:
                 sealer, receipts = self._seal([batch])
-            except LedgerError as exc:
+            except Exception as exc:
                 outcomes.append(exc)
                 continue
-            outcomes.extend(self._answers(sealer, [receipts]))
-        return outcomes
+            except BaseException as exc:
+                outcomes += [self._interrupted(exc)] * (len(batches) - number)
+                return outcomes, exc
+            answers, interruption = self._answers(sealer, [receipts])
+            outcomes += answers
+            if interruption is not None:
+                outcomes += [self._interrupted(interruption, after=True)] * (
+                    len(batches) - number - 1
+                )
+                return outcomes, interruption
+        return outcomes, None
 
-    def _answers(self, sealer: Sealer, groups: list[list[Receipt]]) -> list[Outcome]:
-        troubles = self._purge_outcomes(sealer, groups)
+    def _interrupted(self, exc: BaseException, *, after: bool = False) -> LedgerError:
+        """What the other callers of an interrupted transaction are told."""
+        why = f"the transaction recording this batch was interrupted ({type(exc).__name__}) "
+        if after or not self._at_commit:
+            return LedgerError(why + "before it began to commit: nothing of it was written")
+        return LedgerError(
+            why + "while it committed: it may or may not have been recorded (events with an "
+            "id can be sent again safely)"
+        )
+
+    def _answers(
+        self, sealer: Sealer, groups: list[list[Receipt]]
+    ) -> tuple[list[Outcome], BaseException | None]:
+        """Each committed group's receipts, or PurgePending where its erasure is not yet
+        beyond recovery (or could not be checked: the groups are recorded whatever happens
+        here), and an interruption of that check, if any."""
+        try:
+            troubles = self._purge_outcomes(sealer, groups)
+        except BaseException as exc:
+            erased = set(sealer.erasures)
+            why = (
+                "the batch was recorded, but whether its erasure is beyond recovery could not "
+                f"be checked ({type(exc).__name__})"
+            )
+            answers: list[Outcome] = [
+                PurgePending(why, r) if any(x.sequence in erased for x in r) else r for r in groups
+            ]
+            return answers, None if isinstance(exc, Exception) else exc
         return [receipts if trouble is None else trouble
-                for receipts, trouble in zip(groups, troubles, strict=True)]  # fmt: skip
+                for receipts, trouble in zip(groups, troubles, strict=True)], None  # fmt: skip
 
     def _seal(
         self, chunks: Iterable[list[Pending]], *, rotate_all: bool = False, label: str = "event"
     ) -> tuple[Sealer, list[Receipt]]:
         """One write transaction sealing *chunks* (the commit lock is held); its sealer and
-        receipts once it has committed."""
+        receipts once it has committed. ``_at_commit`` says, after a failure, whether it came
+        while committing (outcome unknown) or before (nothing written)."""
         keys = self._require_keys()
         sealer: Sealer | None = None
+        self._at_commit = False
+        self._sealing = threading.get_ident()
         try:
             with self.store.writer() as tx:
                 head = tx.head
@@ -474,6 +530,7 @@ class Ledger:
                     sealer.start()
                     sealer.rotate = set(range(keys.buckets))
                 sealer.finish(kind="rotation" if rotate_all else "erasure")
+                self._at_commit = True
         except BaseException:
             if sealer is not None:  # keys made in a rolled-back transaction do not exist
                 for slot in sealer.created:
@@ -482,6 +539,8 @@ class Ledger:
                     self._cache.epoch = -1
             self._tree = None
             raise
+        finally:
+            self._sealing = None
         self._tree = (sealer.seq, sealer.prev, sealer.tree)
         self.rewrapped = sealer.rewrapped
         return sealer, receipts
@@ -586,9 +645,13 @@ class Ledger:
         another process notices at its next write. Returns (buckets, data keys re-wrapped);
         raises PurgePending if the old generations could not all be destroyed yet."""
         keys = self._require_keys()
-        self.rewrapped = 0
-        self._append([], rotate_all=True)
-        return keys.buckets, self.rewrapped
+        self._not_within_own_commit()
+        with self._commit_lock:
+            sealer, _ = self._seal([], rotate_all=True)
+            trouble = self._purge_outcomes(sealer, [[]])[0]
+        if trouble is not None:
+            raise trouble
+        return keys.buckets, sealer.rewrapped
 
     def status(self) -> LedgerStatus:
         """Where the ledger stands: its size, its keys, and what erasures and rotations still

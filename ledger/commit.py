@@ -1,29 +1,31 @@
 """Group commit: concurrent writers of one process share a transaction and its fsync.
 
 Each ``record()`` call checks its events in its own thread, then queues them and waits.
-Whichever caller takes the commit lock first leads: it takes every batch queued so far
-(its own among them), seals them in one transaction, and hands each caller its own
-receipts. Batches queue while the previous transaction commits; a leader also waits, at
-most ``linger`` (2 ms), for callers of this process that are still checking their events,
-and not at all once every one of them has queued: a lone caller commits at once, alone.
+Whichever caller finds no leader leads: it takes every batch queued so far (its own among
+them), seals them in one transaction, and hands each caller its own receipts. Batches queue
+while the previous transaction commits; a leader also waits, at most ``linger`` (2 ms), for
+callers of this process that are still checking their events, and not at all once every one
+of them has queued: a lone caller commits at once, alone.
 
 Each caller's batch stays all-or-nothing, and a refusal in one caller's events never drops
-another's: when a combined transaction is refused because of one event (an ``id`` reused
-with other content), nothing of it was written, and every batch of the group is then sealed
-again on its own, each getting its own receipts or its own refusal. A failure of the store
-itself (a lost connection, a full disk) reaches every caller of the group, as it would have
-reached each alone.
+another's: when a combined transaction fails before its commit (one event's ``id`` reused
+with other content, one subject's keys misfiled, anything), nothing of it was written, and
+every batch of the group is then sealed again on its own, each getting its own receipts or
+its own refusal. A failure of the commit itself (a lost connection, a full disk), whose
+outcome the ledger cannot know, reaches every caller of the group and is never retried. A
+caller interrupted while its batch waits takes the batch out of the queue: it is not
+recorded behind its back.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ledger.errors import LedgerError
 from ledger.sealing import Pending, Receipt
 
 Outcome = list[Receipt] | BaseException
@@ -34,19 +36,31 @@ Outcome = list[Receipt] | BaseException
 class _Request:
     pending: list[Pending]
     outcome: Outcome | None = None  # set (under the queue's lock) once answered
+    taken: bool = False  # a leader took it: it is being sealed
+
+
+def own_copy(exc: BaseException) -> BaseException:
+    """A copy of *exc* for one more caller to raise (each thread its own traceback), made
+    without calling its constructor, whose signature need not match its ``args``."""
+    try:
+        new = type(exc).__new__(type(exc), *exc.args)
+        new.__dict__.update(exc.__dict__)
+        new.args = exc.args
+    except Exception:  # an exception type that cannot be copied: share the one object
+        return exc
+    return new
 
 
 class GroupCommit:
     """Queues batches of checked events and commits them in groups (see module docstring).
 
     *commit* seals the batches it is given in order under *lock* (which the caller holds)
-    and returns one outcome for each; it is the ledger's own transaction. A leader waits at
-    most *linger* seconds for callers that are still checking their events (never for a lone
-    caller, nor once every caller under way has queued)."""
+    and returns one outcome for each, and the interruption (KeyboardInterrupt, ...) that cut
+    it short, if any, for the leader to raise once every caller is answered."""
 
     def __init__(
         self,
-        commit: Callable[[Sequence[list[Pending]]], list[Outcome]],
+        commit: Callable[[Sequence[list[Pending]]], tuple[list[Outcome], BaseException | None]],
         lock: threading.Lock,
         *,
         limit: int = 1000,
@@ -81,12 +95,24 @@ class GroupCommit:
         with self._state:
             self._queue.append(request)
             self._state.notify_all()
+        try:
+            self._wait_or_lead(request)
+        except BaseException:
+            self._withdraw(request)
+            raise
+        outcome = request.outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        assert outcome is not None
+        return outcome
+
+    def _wait_or_lead(self, request: _Request) -> None:
         while True:
             with self._state:
                 while request.outcome is None and self._leading:
                     self._state.wait()
                 if request.outcome is not None:
-                    break
+                    return
                 self._leading = True
             try:
                 with self._lock:
@@ -95,32 +121,55 @@ class GroupCommit:
                 with self._state:
                     self._leading = False
                     self._state.notify_all()
-        outcome = request.outcome
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
+
+    def _withdraw(self, request: _Request) -> None:
+        """An interrupted caller: its batch leaves the queue if no leader took it yet; if one
+        did, the caller waits for the answer, so that nothing it sent is sealed after it
+        returned."""
+        with self._state:
+            if not request.taken:
+                if request in self._queue:
+                    self._queue.remove(request)
+                return
+            while request.outcome is None:
+                self._state.wait()
 
     def _lead(self) -> None:
         group = self._take()
         if not group:
             return
+        outcomes: list[Outcome] = []
+        interruption: BaseException | None = None
         try:
-            outcomes = self._commit([request.pending for request in group])
-        except BaseException as exc:  # the leader's own interruption: nobody may wait forever
-            self._answer(group, [exc] * len(group))
-            raise
-        self.groups += 1
-        self.batches += len(group)
-        self._answer(group, outcomes)
+            outcomes, interruption = self._commit([request.pending for request in group])
+            self.groups += 1
+            self.batches += len(group)
+        except BaseException as exc:  # a bug of ours: nobody may wait forever
+            interruption = exc
+        finally:
+            self._answer(group, outcomes, interruption)
+        if interruption is not None:
+            raise interruption
 
-    def _answer(self, group: list[_Request], outcomes: list[Outcome]) -> None:
-        shared: set[int] = set()
+    def _answer(
+        self, group: list[_Request], outcomes: list[Outcome], interruption: BaseException | None
+    ) -> None:
+        """Every request of *group* answered: by its outcome, or, past the outcomes given, by
+        an error saying the transaction was interrupted (nothing of the batch written)."""
+        seen: set[int] = set()
         with self._state:
-            for request, outcome in zip(group, outcomes, strict=True):
+            for number, request in enumerate(group):
+                outcome: Outcome
+                if number < len(outcomes):
+                    outcome = outcomes[number]
+                else:
+                    outcome = LedgerError(
+                        "the transaction recording this batch was interrupted "
+                        f"({type(interruption).__name__}); nothing of the batch was written"
+                    )
                 if isinstance(outcome, BaseException):
-                    # one exception object may answer several callers: each raises its own
-                    outcome = copy.copy(outcome) if id(outcome) in shared else outcome
-                    shared.add(id(outcome))
+                    outcome = own_copy(outcome) if id(outcome) in seen else outcome
+                    seen.add(id(outcome))
                 request.outcome = outcome
             self._state.notify_all()
 
@@ -141,6 +190,8 @@ class GroupCommit:
                 taken += 1
                 count += len(request.pending)
             group, self._queue = self._queue[:taken], self._queue[taken:]
+            for request in group:
+                request.taken = True
         return group
 
     def _count(self) -> int:

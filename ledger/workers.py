@@ -21,9 +21,10 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from multiprocessing.pool import AsyncResult
 from typing import Any
 
 from ledger.core.contract import parse_line, validate
@@ -90,7 +91,7 @@ def workers_for(requested: int | None = None) -> int:
 
 # -- the pool ----------------------------------------------------------------------------------
 
-_JOB: Job | None = None  # set in the parent just before forking; workers inherit it
+_JOB: Job | None = None  # the job of this worker process (set by its initializer)
 Refusal = tuple[str, str | None, tuple[str, ...], int | None, str]  # InvalidEvent's fields
 
 
@@ -154,18 +155,20 @@ def _take(
 def _pooled(
     job: Job, events: Iterator[tuple[int, Any]], workers: int, now: str | None
 ) -> Iterator[Checked]:
-    global _JOB
-    _JOB = job
     # The workers inherit this process's objects: frozen, the collector leaves them alone, so
     # they are not copied page by page into every worker, and no worker's collector finalises
-    # an object of ours (a store connection) that it shares.
+    # an object of ours (a store connection) that it shares. An executor rather than a
+    # multiprocessing Pool: a Pool's terminate() can hang for good when it stops workers
+    # mid-task (seen here), an executor's shutdown waits for the tasks under way (a few
+    # chunks at most) and says when a worker died.
+    context = multiprocessing.get_context("fork")
     gc.freeze()
     try:
-        pool = multiprocessing.get_context("fork").Pool(workers)
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_begin, initargs=(job,))
+        pool.submit(_begin, job).result()  # every worker forks now, before any transaction
     finally:
-        _JOB = None
-    gc.unfreeze()
-    pending: deque[AsyncResult[tuple[list[Checked], Refusal | None]]] = deque()
+        gc.unfreeze()
+    pending: deque[Future[tuple[list[Checked], Refusal | None]]] = deque()
     failure: BaseException | None = None
     try:
         while True:
@@ -173,18 +176,29 @@ def _pooled(
                 items, failure = _take(events, CHUNK)  # raised once the lines before are checked
                 if not items:
                     break
-                pending.append(pool.apply_async(_check_chunk, (items, now)))
+                pending.append(pool.submit(_check_chunk, items, now))
             if not pending:
                 break
-            done, refused = pending.popleft().get()
+            try:
+                done, refused = pending.popleft().result()
+            except BrokenProcessPool:
+                raise LedgerError(
+                    "a worker process checking the lines stopped; nothing was written: try "
+                    "again (or with --workers 1)"
+                ) from None
             yield from done
             if refused is not None:
                 raise _refusal(refused)
         if failure is not None:
             raise failure
     finally:
-        pool.terminate()  # nothing to lose: the workers only compute
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _begin(job: Job) -> None:
+    """A worker's start (and the first task, which makes every worker fork at once)."""
+    global _JOB
+    _JOB = job
 
 
 __all__ = ["Job", "check", "check_all", "workers_for"]

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import ENGINES, fresh_store
+from support import ENGINES, fresh_store, sql
 
 from ledger import Ledger
 from ledger.demo.workload import name_collected
-from ledger.errors import ConfigError, InvalidEvent, LedgerError
+from ledger.errors import ConfigError, IntegrityError, InvalidEvent, LedgerError
 from ledger.sealing import Receipt
 
 
@@ -275,3 +275,56 @@ def test_a_leader_waits_for_callers_still_checking_their_events(ledger: Ledger) 
     with ledger._group.arriving():  # this caller never queues: the leader goes on without it
         alone = ledger.record(**name_collected("cust-3", "Cy"))
     assert alone.recorded and ledger._group.groups == before + 2
+
+
+def test_damage_found_while_sealing_a_group_reaches_each_caller_and_nobody_hangs(
+    ledger: Ledger, store: tuple[str, Path]
+) -> None:
+    """The head's seal broken outside the ledger: every caller of the group is refused with
+    its own IntegrityError (a type whose constructor differs from its args), and returns."""
+    ledger.record(**name_collected("cust-0", "Zed"))
+    sql(store[0], "UPDATE ledger_head SET seal = :seal", seal=b"\x00" * 32)
+    calls = [lambda n=n: ledger.record(**name_collected(f"cust-{n}", f"N{n}")) for n in range(3)]
+    results = _at_once(ledger, calls)
+    assert all(isinstance(r, IntegrityError) for r in results), results
+    assert all("seal" in str(r) for r in results)
+    assert len({id(r) for r in results}) == 3
+
+
+def test_one_subjects_damaged_keys_refuse_only_that_callers_batch(
+    ledger: Ledger, store: tuple[str, Path]
+) -> None:
+    """A refusal that is not about the event's own content (one subject's data key filed
+    under another subject) is still one caller's: the rest of the group is recorded."""
+    ledger.record(**name_collected("cust-1", "Ann"))
+    sql(store[0], "UPDATE ledger_keys SET subject = 'cust-9' WHERE subject = 'cust-1'")
+    erasure = {"type": "erased", "actor": "staff:dpo", "subject": "cust-1",
+               "categories": ["*"], "reason": "erasure request DSR-2"}  # fmt: skip
+    calls = [
+        lambda: ledger.record(**name_collected("cust-2", "Bob")),
+        lambda: ledger.record(**erasure),
+        lambda: ledger.record(**name_collected("cust-3", "Cy")),
+    ]
+    bob, refused, cy = _at_once(ledger, calls)
+    assert isinstance(refused, IntegrityError) and "filed" in str(refused)
+    assert isinstance(bob, Receipt) and isinstance(cy, Receipt)
+    assert [e["type"] for e in ledger.export()][-2:] == ["collected", "collected"]
+
+
+def test_recording_from_inside_the_events_being_recorded_is_refused_not_hung(
+    ledger: Ledger,
+) -> None:
+    """An events iterable that records (or reads, which records an access) while the ledger
+    consumes it inside its own transaction: refused, nothing of the batch written."""
+
+    def events() -> Any:
+        for n in range(1500):  # more than one chunk: consumed inside the transaction
+            if n == 1200:
+                ledger.record(**name_collected("cust-x", "Inner"))
+            yield name_collected(f"cust-{n % 7}", f"N{n}")
+
+    before = ledger.size
+    with pytest.raises(LedgerError, match="inside a batch being recorded"):
+        ledger.record_many(events())
+    assert ledger.size == before
+    assert ledger.record(**name_collected("cust-1", "After")).recorded  # and it goes on
