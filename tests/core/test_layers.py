@@ -17,7 +17,7 @@ LAYERS: list[list[str]] = [
     ["ledger.log", "ledger.verifier", "ledger.config", "ledger.declaration"],
     ["ledger.crypto"],
     ["ledger.store"],
-    ["ledger.sealing", "ledger.verification", "ledger.workers"],
+    ["ledger.sealing", "ledger.commit", "ledger.verification", "ledger.workers"],
     ["ledger.api", "ledger.importer", "ledger.migrate"],
     ["ledger.transparency"],
     ["ledger.demo", "ledger.projections"],
