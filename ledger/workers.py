@@ -31,6 +31,7 @@ from ledger.core.contract import parse_line, validate
 from ledger.core.vocabulary import Vocabulary
 from ledger.errors import InvalidEvent, LedgerError
 
+MAX_WORKERS = 64  # a typo of --workers must not fork thousands of processes
 CHUNK = 500  # lines a task: large enough that a task's overhead is small beside its work
 IN_FLIGHT = 4  # tasks a worker handed out and not yet taken back: memory stays flat
 MIN_EVENTS = 5_000  # below this, starting workers costs more than it saves
@@ -82,8 +83,10 @@ def workers_for(requested: int | None = None) -> int:
                 ) from None
         else:
             requested = min(len(os.sched_getaffinity(0)), 8)
-    if requested < 1:
-        raise LedgerError(f"the number of import workers must be at least 1, not {requested}")
+    if not 1 <= requested <= MAX_WORKERS:
+        raise LedgerError(
+            f"the number of import workers must be from 1 to {MAX_WORKERS}, not {requested}"
+        )
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
     return requested
@@ -138,7 +141,7 @@ def check_all(
 
 def _take(
     events: Iterator[tuple[int, Any]], count: int
-) -> tuple[list[tuple[int, Any]], InvalidEvent | None]:
+) -> tuple[list[tuple[int, Any]], Exception | None]:
     """Up to *count* events, and the refusal of the input itself if reading it failed (the
     events read before it are kept: they are checked, and may hold an earlier refusal)."""
     items: list[tuple[int, Any]] = []
@@ -147,7 +150,7 @@ def _take(
             items.append(item)
             if len(items) == count:
                 break
-    except InvalidEvent as exc:
+    except Exception as exc:  # a refusal, or the reader's own failure (an I/O error)
         return items, exc
     return items, None
 
@@ -168,31 +171,38 @@ def _pooled(
         pool.submit(_begin, job).result()  # every worker forks now, before any transaction
     finally:
         gc.unfreeze()
-    pending: deque[Future[tuple[list[Checked], Refusal | None]]] = deque()
-    failure: BaseException | None = None
     try:
-        while True:
-            while failure is None and len(pending) < workers * IN_FLIGHT:
-                items, failure = _take(events, CHUNK)  # raised once the lines before are checked
-                if not items:
-                    break
-                pending.append(pool.submit(_check_chunk, items, now))
-            if not pending:
-                break
-            try:
-                done, refused = pending.popleft().result()
-            except BrokenProcessPool:
-                raise LedgerError(
-                    "a worker process checking the lines stopped; nothing was written: try "
-                    "again (or with --workers 1)"
-                ) from None
-            yield from done
-            if refused is not None:
-                raise _refusal(refused)
-        if failure is not None:
-            raise failure
+        yield from _in_order(pool, events, workers, now)
+    except BrokenProcessPool:
+        raise LedgerError(
+            "a worker process checking the lines stopped; nothing was written: try again (or "
+            "with --workers 1)"
+        ) from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_order(
+    pool: ProcessPoolExecutor, events: Iterator[tuple[int, Any]], workers: int, now: str | None
+) -> Iterator[Checked]:
+    """The pool's results, chunk by chunk in order, with a bounded number in flight; the
+    first refusal (or failure of the input) once every line before it has been yielded."""
+    pending: deque[Future[tuple[list[Checked], Refusal | None]]] = deque()
+    failure: BaseException | None = None
+    while True:
+        while failure is None and len(pending) < workers * IN_FLIGHT:
+            items, failure = _take(events, CHUNK)  # raised once the lines before are checked
+            if not items:
+                break
+            pending.append(pool.submit(_check_chunk, items, now))
+        if not pending:
+            break
+        done, refused = pending.popleft().result()
+        yield from done
+        if refused is not None:
+            raise _refusal(refused)
+    if failure is not None:
+        raise failure
 
 
 def _begin(job: Job) -> None:

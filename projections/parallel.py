@@ -3,7 +3,7 @@ rows, the parent writes them in order.
 
 Reading the records, parsing them, building the fact rows and their digests for the seal
 (:class:`.integrity.Tally`, an order-independent sum) is most of a rebuild, and every event's
-rows depend on that event alone, so forked workers do it for ranges of sequences, each through
+rows depend on that event alone, so worker processes do it for ranges of sequences, each through
 its own read-only connection to the store. The parent receives the ranges' rows in sequence
 order and inserts them into the emptied tables inside its one rebuild transaction, adding up
 the ranges' tallies: the tables, the tracked position and the seal are those of the one-core
@@ -16,7 +16,6 @@ rewritten by the ledger, so what concurrent writers append is not seen.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -48,9 +47,6 @@ class RangeRows:
     failure: str | None = None  # the store could not be read, or a record not parsed
 
 
-_URL: str | None = None  # set in the parent just before forking; workers inherit it
-
-
 def workers_for(size: int, requested: int | None = None) -> int:
     """How many processes to rebuild *size* events with: 1 means the one-core path."""
     if requested is None:
@@ -68,7 +64,7 @@ def workers_for(size: int, requested: int | None = None) -> int:
             requested = min(len(os.sched_getaffinity(0)), 8)
     if requested < 1:
         raise LedgerError(f"the number of rebuild workers must be at least 1, not {requested}")
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if "forkserver" not in multiprocessing.get_all_start_methods():
         return 1
     return requested
 
@@ -78,11 +74,9 @@ def ranges(head: int, size: int = RANGE_EVENTS) -> list[tuple[int, int]]:
     return [(start, min(start + size - 1, head)) for start in range(1, head + 1, size)]
 
 
-def _work(tasks: list[tuple[int, int]], sender: Connection) -> None:
-    """A worker process (forked): derive its ranges' fact rows in order through its own
-    read-only connection, sending each as soon as it is ready."""
-    url = _URL
-    assert url is not None, "the store's URL is set before the workers fork"
+def _work(url: str, tasks: list[tuple[int, int]], sender: Connection) -> None:
+    """A worker process: derive its ranges' fact rows in order through its own read-only
+    connection to the store at *url*, sending each as soon as it is ready."""
     try:
         store = open_store(url, read_only=True)
         try:
@@ -105,23 +99,21 @@ def _work(tasks: list[tuple[int, int]], sender: Connection) -> None:
 
 def derived_ranges(url: str, head: int, workers: int) -> Iterator[RangeRows]:
     """The fact rows of events 1 to *head*, a range at a time in sequence order, made by
-    *workers* forked processes reading the store at *url*. StoreError when a worker stops
+    *workers* processes reading the store at *url*. StoreError when a worker stops
     without its result or cannot read the store; the workers are ended either way."""
-    global _URL
     tasks = ranges(head, RANGE_EVENTS)  # read now: tests make ranges small
-    context = multiprocessing.get_context("fork")
+    # Started from a fork server, not forked from this process: a worker forked while another
+    # thread of ours was inside SQLite (a recording thread, another rebuild) could inherit a
+    # lock nobody would release, or another rebuild's pipe, and hang for good.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     pipes: list[Connection] = []
     processes: list[Any] = []
-    _URL = url
-    # The workers inherit this process's objects: frozen, the collector leaves them alone, so
-    # they are not copied page by page into every worker (nor closed there: the parent's
-    # connections, its rebuild transaction's among them, are no worker's to touch).
-    gc.freeze()
     try:
         for number in range(min(workers, len(tasks))):
             receiver, sender = context.Pipe(duplex=False)
             process = context.Process(
-                target=_work, args=(tasks[number::workers], sender), daemon=True
+                target=_work, args=(url, tasks[number::workers], sender), daemon=True
             )
             process.start()
             sender.close()
@@ -139,8 +131,6 @@ def derived_ranges(url: str, head: int, workers: int) -> Iterator[RangeRows]:
                 raise StoreError(f"the rebuild could not read the chain: {result.failure}")
             yield result
     finally:
-        _URL = None
-        gc.unfreeze()
         for process in processes:
             if process.is_alive():
                 process.terminate()  # read-only work: nothing to lose

@@ -116,3 +116,51 @@ def test_rebuild_whose_worker_is_killed_leaves_the_old_tables(
         assert _tables(p) == before
         assert p.runner.status().problem is None
         assert p.runner.rebuild(workers=2) == ledger.size == 2501
+
+
+def test_rebuilds_of_two_ledgers_in_two_threads_each_read_their_own(
+    tmp_path: Path, config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads of one process rebuild two ledgers on several workers at once, while a
+    third records: each gets its own one-core tables (no worker reads the other's chain, or
+    inherits a lock or a pipe of the other thread), and none hangs."""
+    monkeypatch.setattr(parallel, "RANGE_EVENTS", 25)
+    ledgers, expected = [], []
+    for n in range(2):
+        ledger = Ledger.init(f"sqlite:///{tmp_path / f'l{n}.db'}", tmp_path / f"k{n}",
+                             config=config_path)  # fmt: skip
+        ledger.record_many(list(generate(150 + 60 * n, seed=n)))
+        with Projections(ledger) as p:
+            p.runner.rebuild(workers=1)
+            expected.append(_tables(p))
+        ledgers.append(ledger)
+    found: dict[int, Any] = {}
+
+    def rebuild(n: int) -> None:
+        with Projections(ledgers[n]) as p:
+            for _ in range(3):
+                p.runner.rebuild(workers=2)
+            found[n] = _tables(p)
+
+    stop = threading.Event()
+
+    def record() -> None:
+        while not stop.is_set():
+            ledgers[0].record_many(list(generate(3, seed=99)))
+
+    writer = threading.Thread(target=record)
+    writer.start()
+    threads = [threading.Thread(target=rebuild, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=240)
+    stop.set()
+    writer.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a rebuild hung"
+    assert found[1] == expected[1]
+    # the first ledger grew while it was rebuilt: its tables are its own chain's, and check
+    with Projections(ledgers[0]) as p:
+        assert p.check().position >= len(expected[0]["projection_events"])
+    for ledger in ledgers:
+        ledger.close()

@@ -201,3 +201,24 @@ def test_a_line_too_long_after_a_bad_line_leaves_the_bad_line_reported(
             messages.append(str(caught.value))
     assert messages[0] == messages[1]
     assert messages[0].startswith("line 10: not valid JSON")
+
+
+def test_a_read_error_after_a_bad_line_leaves_the_bad_line_reported(tmp_path: Path) -> None:
+    """The reader failing (an I/O error) a few lines after a bad line: on one core and on two
+    workers the bad line is what is reported, and nothing is written."""
+    good = [orjson.dumps(e) for e in generate(30)]
+    good[9] = _bad(good[9], 4)
+
+    def lines() -> Any:
+        yield from good[:14]
+        raise OSError(5, "Input/output error")
+
+    outcomes = []
+    for workers in (1, 2):
+        url, keys = f"sqlite:///{tmp_path / f'l{workers}.db'}", tmp_path / f"k{workers}"
+        with Ledger.init(url, keys) as ledger:
+            with pytest.raises(InvalidEvent) as refused:
+                import_lines(ledger, lines(), workers=workers)
+            outcomes.append(str(refused.value))
+            assert ledger.size == 0
+    assert outcomes[0] == outcomes[1] and outcomes[0].startswith("line 10")
