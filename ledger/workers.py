@@ -70,26 +70,40 @@ def check(job: Job, index: int, event: Any, now: str | None = None) -> Checked:
     return index, checked, data, defaulted
 
 
-def workers_for(requested: int | None = None) -> int:
-    """How many processes to check a large batch with: 1 means the one-core path."""
+def process_count(
+    what: str,
+    variable: str,
+    requested: int | None,
+    *,
+    small: bool = False,
+    start_method: str = "fork",
+) -> int:
+    """How many processes to *what* with (1: the one-core path): *requested*, else the
+    environment's *variable*, else every core up to 8, or 1 when the work is *small*; 1 too
+    where processes cannot be started by *start_method*. Bad values are refused by name."""
     if requested is None:
-        env = os.environ.get("LEDGER_IMPORT_WORKERS")
+        env = os.environ.get(variable)
         if env:
             try:
                 requested = int(env)
             except ValueError:
-                raise LedgerError(
-                    f"LEDGER_IMPORT_WORKERS must be a whole number, not {env!r}"
-                ) from None
+                raise LedgerError(f"{variable} must be a whole number, not {env!r}") from None
+        elif small:
+            return 1
         else:
             requested = min(len(os.sched_getaffinity(0)), 8)
     if not 1 <= requested <= MAX_WORKERS:
         raise LedgerError(
-            f"the number of import workers must be from 1 to {MAX_WORKERS}, not {requested}"
+            f"the number of {what} workers must be from 1 to {MAX_WORKERS}, not {requested}"
         )
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if start_method not in multiprocessing.get_all_start_methods():
         return 1
     return requested
+
+
+def workers_for(requested: int | None = None) -> int:
+    """How many processes to check a large batch with: 1 means the one-core path."""
+    return process_count("import", "LEDGER_IMPORT_WORKERS", requested)
 
 
 # -- the pool ----------------------------------------------------------------------------------
@@ -211,4 +225,4 @@ def _begin(job: Job) -> None:
     _JOB = job
 
 
-__all__ = ["Job", "check", "check_all", "workers_for"]
+__all__ = ["Job", "check", "check_all", "process_count", "workers_for"]

@@ -17,14 +17,14 @@ rewritten by the ledger, so what concurrent writers append is not seen.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ledger.errors import LedgerError, StoreError
+from ledger.errors import StoreError
 from ledger.store import open_store
+from ledger.workers import process_count
 
 from . import facts
 from .integrity import Tally
@@ -49,24 +49,10 @@ class RangeRows:
 
 def workers_for(size: int, requested: int | None = None) -> int:
     """How many processes to rebuild *size* events with: 1 means the one-core path."""
-    if requested is None:
-        env = os.environ.get("LEDGER_REBUILD_WORKERS")
-        if env:
-            try:
-                requested = int(env)
-            except ValueError:
-                raise LedgerError(
-                    f"LEDGER_REBUILD_WORKERS must be a whole number, not {env!r}"
-                ) from None
-        elif size < MIN_EVENTS:
-            return 1
-        else:
-            requested = min(len(os.sched_getaffinity(0)), 8)
-    if requested < 1:
-        raise LedgerError(f"the number of rebuild workers must be at least 1, not {requested}")
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return 1
-    return requested
+    small = size < MIN_EVENTS
+    return process_count(
+        "rebuild", "LEDGER_REBUILD_WORKERS", requested, small=small, start_method="forkserver"
+    )
 
 
 def ranges(head: int, size: int = RANGE_EVENTS) -> list[tuple[int, int]]:

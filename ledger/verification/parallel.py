@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
 from ledger.core.chain import GENESIS, keymap_digest
-from ledger.errors import IntegrityError, LedgerError, StoreError
+from ledger.errors import IntegrityError, StoreError
 from ledger.log.merkle import TreeBuilder
 from ledger.store import open_store
 from ledger.store.base import Head, Snapshot
@@ -46,6 +45,7 @@ from ledger.verification.checker import (
     missing,
     stored_after,
 )
+from ledger.workers import process_count
 
 CHUNK_LEVEL = 10  # chunks of 1,024 leaves: perfect subtrees a worker checks whole
 RANGE_CHUNKS = 8  # at most this many chunks per task (8,192 events): progress moves
@@ -78,24 +78,9 @@ _JOB: _Job | None = None  # set in the parent just before forking; workers inher
 
 def workers_for(size: int, requested: int | None = None) -> int:
     """How many processes to verify *size* events with: 1 means the one-core path."""
-    if requested is None:
-        env = os.environ.get("LEDGER_VERIFY_WORKERS")
-        if env:
-            try:
-                requested = int(env)
-            except ValueError:
-                raise LedgerError(
-                    f"LEDGER_VERIFY_WORKERS must be a whole number, not {env!r}"
-                ) from None
-        elif size < MIN_EVENTS:
-            return 1
-        else:
-            requested = min(len(os.sched_getaffinity(0)), 8)
-    if requested < 1:
-        raise LedgerError(f"the number of verify workers must be at least 1, not {requested}")
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return requested
+    return process_count(
+        "verify", "LEDGER_VERIFY_WORKERS", requested, small=size < MIN_EVENTS, start_method="fork"
+    )
 
 
 def ranges(size: int, chunk_level: int, chunks: int) -> list[tuple[int, int]]:
