@@ -145,11 +145,28 @@ def test_postgres_row_deleted_is_found_the_same_way(postgres_url: str, tmp_path:
     assert one["first_bad"] == 37 and not one["intact"]
 
 
-def test_a_bad_worker_count_is_named() -> None:
+def test_a_bad_worker_count_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verify, import and rebuild read a worker count alike, and refuse a bad one by name."""
+    from ledger import workers
     from ledger.errors import LedgerError
+    from ledger.projections import parallel as rebuild
 
-    with pytest.raises(LedgerError, match="at least 1"):
-        parallel.workers_for(100, 0)
+    counts = {
+        "verify": (lambda n: parallel.workers_for(100, n), "LEDGER_VERIFY_WORKERS"),
+        "import": (workers.workers_for, "LEDGER_IMPORT_WORKERS"),
+        "rebuild": (lambda n: rebuild.workers_for(100, n), "LEDGER_REBUILD_WORKERS"),
+    }
+    for what, (count, variable) in counts.items():
+        for bad in (0, -1, 65):
+            with pytest.raises(LedgerError, match=f"{what} workers must be from 1 to 64"):
+                count(bad)
+        assert count(3) == 3
+        monkeypatch.setenv(variable, "two")
+        with pytest.raises(LedgerError, match=f"{variable} must be a whole number"):
+            count(None)
+        monkeypatch.setenv(variable, "2")
+        assert count(None) == 2
+        monkeypatch.delenv(variable)
 
 
 def test_cli_workers_option_gives_the_same_report(pristine: Path) -> None:
