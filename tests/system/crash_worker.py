@@ -5,7 +5,9 @@
 CONFIG may be empty (the default configuration).
 
 MODE ``many`` records COUNT generated events in ``record_many`` batches of random sizes;
-MODE ``single`` records them one ``record`` call at a time. Every event gets an ``id``
+MODE ``single`` records them one ``record`` call at a time; MODE ``threads`` does the same
+from THREADS threads sharing one ``Ledger`` (group commit), thread T recording the events
+whose number is T modulo THREADS, in order. Every event gets an ``id``
 naming the run (TAG), and in ``many`` mode its batch and the batch's size, so a test can
 tell from the store alone whether a batch is whole: ``TAG-bB-nN-eI`` or ``TAG-sI``.
 
@@ -28,6 +30,7 @@ import random
 import resource
 import signal
 import sys
+import threading
 from typing import Any
 
 from ledger import Ledger
@@ -35,11 +38,14 @@ from ledger.demo.workload import generate
 from ledger.errors import LedgerError
 
 MAX_BATCH = 400
+THREADS = 4
+_SAYING = threading.Lock()
 
 
 def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    with _SAYING:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def batches(tag: str, seed: int, count: int) -> list[list[dict[str, Any]]]:
@@ -81,6 +87,8 @@ def main(argv: list[str]) -> int:
                 for b, batch in enumerate(work):
                     receipts = ledger.record_many(batch)
                     _say(f"batch {b} {len(batch)} {receipts[0].sequence} {receipts[-1].sequence}")
+            elif mode == "threads":
+                _threads(ledger, work)
             else:
                 for i, event in enumerate(work):
                     fields = dict(event)
@@ -91,6 +99,29 @@ def main(argv: list[str]) -> int:
         return 2
     _say("done")
     return 0
+
+
+def _threads(ledger: Ledger, work: list[dict[str, Any]]) -> None:
+    """Record *work* from THREADS threads at once, one event a call; the first LedgerError
+    of any thread is raised once they have all stopped."""
+    failures: list[LedgerError] = []
+
+    def write(thread: int) -> None:
+        try:
+            for i in range(thread, len(work), THREADS):
+                fields = dict(work[i])
+                receipt = ledger.record(fields.pop("type"), **fields)
+                _say(f"single {i} {receipt.sequence}")
+        except LedgerError as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
 
 
 if __name__ == "__main__":

@@ -44,9 +44,9 @@ from ledger import Ledger
 
 TRIALS = int(os.environ.get("LEDGER_CRASH_TRIALS", "30"))
 SEED = int(os.environ.get("LEDGER_CRASH_SEED", "20260401"))
-WRITERS = ["import", "many", "single"]
+WRITERS = ["import", "many", "single", "threads"]
 STORE_EVERY = 10  # trials per store, so that verify stays quick on long local runs
-EVENTS = {"import": 1500, "many": 2000, "single": 400}
+EVENTS = {"import": 1500, "many": 2000, "single": 400, "threads": 400}
 WORKER = Path(__file__).with_name("crash_worker.py")
 LEDGER_CLI = Path(sys.executable).with_name("ledger")
 
@@ -198,6 +198,8 @@ def _check(url: str, keys: Path, config: Path, trial: Trial) -> None:
         _check_import(trial, mine, where)
     elif trial.writer == "many":
         _check_batches(trial, mine, where)
+    elif trial.writer == "threads":
+        _check_threads(trial, mine, where)
     else:
         _check_singles(trial, mine, where)
 
@@ -241,6 +243,33 @@ def _check_batches(trial: Trial, mine: dict[str, int], where: str) -> None:
     assert len(acked) <= len(by_batch) <= len(acked) + 1, f"{where} {len(acked)} acknowledged"
     if not trial.killed:
         assert trial.lines[-1] == "done" and len(by_batch) == len(acked), where
+
+
+def _check_threads(trial: Trial, mine: dict[str, int], where: str) -> None:
+    """Threads of one process, group commit: every acknowledged call is on the ledger at the
+    sequence it was told, each thread's events are there in its order with no gap, and each
+    thread has at most its one call in flight beyond what it was told."""
+    from crash_worker import THREADS
+
+    acked: dict[int, int] = {}
+    for line in trial.lines:
+        if line.startswith("single "):
+            _, i, seq = line.split()
+            acked[int(i)] = int(seq)
+        else:
+            assert line == "done", f"{where} unexpected worker output {line!r}"
+    found = {int(cid.rsplit("-s", 1)[1]): seq for cid, seq in mine.items()}
+    for i, seq in acked.items():
+        assert found.get(i) == seq, f"{where} record {i} returned sequence {seq}, not there"
+    for thread in range(THREADS):
+        theirs = sorted(i for i in found if i % THREADS == thread)
+        assert theirs == list(range(thread, thread + THREADS * len(theirs), THREADS)), where
+        in_order = [found[i] for i in theirs]
+        assert in_order == sorted(in_order), f"{where} thread {thread} out of order"
+        told = sum(1 for i in acked if i % THREADS == thread)
+        assert told <= len(theirs) <= told + 1, f"{where} thread {thread}: {told} acknowledged"
+    if not trial.killed:
+        assert len(found) == EVENTS["threads"], where
 
 
 def _check_singles(trial: Trial, mine: dict[str, int], where: str) -> None:
