@@ -455,21 +455,24 @@ class Ledger:
                 outcomes.append(exc)
                 continue
             except BaseException as exc:
-                outcomes += [self._interrupted(exc)] * (len(batches) - number)
+                later = len(batches) - number - 1  # never begun: nothing of them written
+                outcomes.append(self._interrupted(exc))
+                outcomes += [self._interrupted(exc, unbegun=True)] * later
                 return outcomes, exc
             answers, interruption = self._answers(sealer, [receipts])
             outcomes += answers
             if interruption is not None:
-                outcomes += [self._interrupted(interruption, after=True)] * (
+                outcomes += [self._interrupted(interruption, unbegun=True)] * (
                     len(batches) - number - 1
                 )
                 return outcomes, interruption
         return outcomes, None
 
-    def _interrupted(self, exc: BaseException, *, after: bool = False) -> LedgerError:
-        """What the other callers of an interrupted transaction are told."""
+    def _interrupted(self, exc: BaseException, *, unbegun: bool = False) -> LedgerError:
+        """What the other callers of an interrupted transaction are told (*unbegun*: their
+        batch's own transaction never began)."""
         why = f"the transaction recording this batch was interrupted ({type(exc).__name__}) "
-        if after or not self._at_commit:
+        if unbegun or not self._at_commit:
             return LedgerError(why + "before it began to commit: nothing of it was written")
         return LedgerError(
             why + "while it committed: it may or may not have been recorded (events with an "
