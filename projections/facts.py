@@ -351,13 +351,24 @@ def facts(seq: int, event: dict[str, Any]) -> dict[Table, list[dict[str, Any]]]:
     return rows
 
 
-_VALUES = {table: itemgetter(*[column.name for column in table.columns]) for table in FACT_TABLES}
+VALUES = {table: itemgetter(*[column.name for column in table.columns]) for table in FACT_TABLES}
+"""For each fact table, a row's values in column order (as inserted and as digested)."""
 
 
-def event_of(state: bytes) -> dict[str, Any]:
-    """The event part of a stored record, parsed as strictly as the chain's own parser (a
-    record it refuses is refused here too: ValueError naming what is malformed)."""
-    return chain.parse(state).event
+def event_rows(seq: int, event: dict[str, Any]) -> dict[Table, list[tuple[Any, ...]]]:
+    """:func:`facts` of one event, each row's values in column order (see :data:`VALUES`)."""
+    made = facts(seq, event)
+    return {table: list(map(VALUES[table], made[table])) for table in FACT_TABLES
+            if made.get(table)}  # fmt: skip
+
+
+def row_facts(row: StoredRow) -> dict[Table, list[tuple[Any, ...]]]:
+    """The fact rows one stored event gives (:func:`event_rows`); none for the ledger's own
+    records but settings and declarations. ValueError when the stored record cannot be read
+    (:func:`ledger.core.chain.parse` names why)."""
+    if is_system_type(row.type) and row.type not in SYSTEM_FACTS:
+        return {}
+    return event_rows(row.sequence, chain.parse(row.state).event)
 
 
 def fact_rows(rows: Iterable[StoredRow]) -> list[list[tuple[Any, ...]]]:
@@ -366,9 +377,6 @@ def fact_rows(rows: Iterable[StoredRow]) -> list[list[tuple[Any, ...]]]:
     found: list[list[tuple[Any, ...]]] = [[] for _ in FACT_TABLES]
     lists = dict(zip(FACT_TABLES, found, strict=True))
     for row in rows:
-        if is_system_type(row.type) and row.type not in SYSTEM_FACTS:
-            continue  # the ledger's own records: only settings and declarations are facts
-        for table, new in facts(row.sequence, event_of(row.state)).items():
-            if new:
-                lists[table].extend(map(_VALUES[table], new))
+        for table, new in row_facts(row).items():
+            lists[table].extend(new)
     return found

@@ -85,7 +85,6 @@ seals = Table(
 
 _COLUMNS = {t: [c.name for c in t.columns] for t in facts.FACT_TABLES}
 _KEYS = {t: [i for i, c in enumerate(t.columns) if c.primary_key] for t in facts.FACT_TABLES}
-_ROW = {t: itemgetter(*_COLUMNS[t]) for t in facts.FACT_TABLES}
 
 
 class ProjectionMismatch(LedgerError):
@@ -141,8 +140,16 @@ class Tally:
             total = sum(map(row_hash, rows))
         self.digests[str(table.name)] += total
 
-    def add_dicts(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        self.add(table, list(map(_ROW[table], rows)))  # every fact table has 2 columns or more
+    def add_tables(self, tables: Sequence[Sequence[tuple[Any, ...]]]) -> None:
+        """Add rows given as one list per table of :data:`.facts.FACT_TABLES`, in that order."""
+        for table, rows in zip(facts.FACT_TABLES, tables, strict=True):
+            if rows:
+                self.add(table, rows)
+
+    def merge(self, other: Tally) -> None:
+        """Add what *other* counted (its rows' digests are a sum: any order gives the same)."""
+        self.rows.update(other.rows)
+        self.digests.update(other.digests)
 
     @property
     def total(self) -> int:
@@ -548,8 +555,7 @@ def derive(row: StoredRow) -> dict[Table, list[tuple[Any, ...]]]:
             "the chain", row.sequence, "its stored record cannot be read",
             hint="run `ledger verify`",
         ) from None  # fmt: skip
-    made = facts.facts(row.sequence, event)
-    return {t: list(map(_ROW[t], made[t])) for t in facts.FACT_TABLES if made.get(t)}
+    return facts.event_rows(row.sequence, event)
 
 
 def _label(table: Table, key: tuple[Any, ...]) -> str:

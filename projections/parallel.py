@@ -70,9 +70,7 @@ def _work(url: str, tasks: list[tuple[int, int]], sender: Connection) -> None:
                 for start, stop in tasks:
                     rows = list(snapshot.rows(start, stop))
                     result = RangeRows(start, stop, facts.fact_rows(rows))
-                    for table, made in zip(facts.FACT_TABLES, result.tables, strict=True):
-                        if made:
-                            result.tally.add(table, made)
+                    result.tally.add_tables(result.tables)
                     if rows:
                         result.last, result.last_hash = rows[-1].sequence, rows[-1].hash
                     sender.send(result)

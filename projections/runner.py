@@ -244,8 +244,7 @@ class Runner:
         position, last_hash = 0, chain.GENESIS
         for part in parallel.derived_ranges(self.ledger.store.url, head, workers):
             self._insert(conn, part.tables)
-            tally.rows.update(part.tally.rows)
-            tally.digests.update(part.tally.digests)
+            tally.merge(part.tally)
             if part.last_hash is not None:
                 position, last_hash = part.last, part.last_hash
         return position, last_hash
@@ -261,9 +260,7 @@ class Runner:
             return start - 1, None
         tables = facts.fact_rows(rows)
         self._insert(conn, tables)
-        for table, made in zip(facts.FACT_TABLES, tables, strict=True):
-            if made:
-                tally.add(table, made)
+        tally.add_tables(tables)
         return rows[-1].sequence, rows[-1].hash
 
     def _insert(self, conn: Connection, tables: list[list[tuple[Any, ...]]]) -> None:
