@@ -245,12 +245,11 @@ def _check_batches(trial: Trial, mine: dict[str, int], where: str) -> None:
         assert trial.lines[-1] == "done" and len(by_batch) == len(acked), where
 
 
-def _check_threads(trial: Trial, mine: dict[str, int], where: str) -> None:
-    """Threads of one process, group commit: every acknowledged call is on the ledger at the
-    sequence it was told, each thread's events are there in its order with no gap, and each
-    thread has at most its one call in flight beyond what it was told."""
-    from crash_worker import THREADS
-
+def _acknowledged(
+    trial: Trial, mine: dict[str, int], where: str
+) -> tuple[dict[int, int], dict[int, int]]:
+    """For a writer of single calls: the sequence each acknowledged call was told, and the
+    sequence of each of its events found on the ledger; every acknowledged one is there."""
     acked: dict[int, int] = {}
     for line in trial.lines:
         if line.startswith("single "):
@@ -261,6 +260,16 @@ def _check_threads(trial: Trial, mine: dict[str, int], where: str) -> None:
     found = {int(cid.rsplit("-s", 1)[1]): seq for cid, seq in mine.items()}
     for i, seq in acked.items():
         assert found.get(i) == seq, f"{where} record {i} returned sequence {seq}, not there"
+    return acked, found
+
+
+def _check_threads(trial: Trial, mine: dict[str, int], where: str) -> None:
+    """Threads of one process, group commit: every acknowledged call is on the ledger at the
+    sequence it was told, each thread's events are there in its order with no gap, and each
+    thread has at most its one call in flight beyond what it was told."""
+    from crash_worker import THREADS
+
+    acked, found = _acknowledged(trial, mine, where)
     for thread in range(THREADS):
         theirs = sorted(i for i in found if i % THREADS == thread)
         assert theirs == list(range(thread, thread + THREADS * len(theirs), THREADS)), where
@@ -273,16 +282,7 @@ def _check_threads(trial: Trial, mine: dict[str, int], where: str) -> None:
 
 
 def _check_singles(trial: Trial, mine: dict[str, int], where: str) -> None:
-    acked: dict[int, int] = {}
-    for line in trial.lines:
-        if line.startswith("single "):
-            _, i, seq = line.split()
-            acked[int(i)] = int(seq)
-        else:
-            assert line == "done", f"{where} unexpected worker output {line!r}"
-    found = {int(cid.rsplit("-s", 1)[1]): seq for cid, seq in mine.items()}
-    for i, seq in acked.items():
-        assert found.get(i) == seq, f"{where} record {i} returned sequence {seq}, not there"
+    acked, found = _acknowledged(trial, mine, where)
     assert sorted(found) == list(range(len(found))), f"{where} a gap in the records"
     assert len(acked) <= len(found) <= len(acked) + 1, f"{where} {len(acked)} acknowledged"
     if not trial.killed:
