@@ -545,7 +545,6 @@ class Ledger:
         finally:
             self._sealing = None
         self._tree = (sealer.seq, sealer.prev, sealer.tree)
-        self.rewrapped = sealer.rewrapped
         return sealer, receipts
 
     def _purge_outcomes(
